@@ -1,0 +1,896 @@
+"""InterviewService: one prospect's interview, one engine step per call.
+
+Every call that changes something runs in ONE short transaction: the update id
+mark (a duplicate delivery is applied once), the interview row, its answer
+and signal rows, a stage change, the lead's contacts and a sales card in the
+outbox commit together or not at all. Two processes stepping the same
+interview at once are caught by the interview's `rev` and the loser's whole
+call is run again on fresh data.
+
+The Telegram handlers and the console both call this; it returns plain
+`Reply` objects (texts and button tokens) and never talks to Telegram.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from sqlalchemy import update
+from sqlmodel import col
+
+from bot.services import texts
+from bot.services.clock import Clock, system_clock
+from bot.services.config import ServiceConfig
+from bot.services.flow_registry import FlowRegistry, StartTarget, UnknownFlowError
+from bot.services.handoff import HandoffService
+from bot.services.records import (
+    is_sales_owned,
+    known_facts,
+    progress_of,
+    state_from_record,
+    status_of,
+)
+from bot.services.texts import t
+from bot.services.tokens import DIGEST_CHARS, Token, TokenError, decode, fit
+from bot.services.types import Button, EditPrevious, Keyboard, OutMessage, Prospect, Reply
+from storage import outbox
+from storage import repositories as repo
+from storage.database import Database
+from storage.repositories import InterviewRecord, StaleInterviewError
+from storage.tables import Interview, Lead, Outbox
+
+if TYPE_CHECKING:
+    from sqlmodel.ext.asyncio.session import AsyncSession
+
+    from flows.compiler import QuestionProg
+    from flows.engine import CompiledFlow
+    from flows.state import InterviewState, Step
+
+__all__ = ["InterviewService", "UnknownFlowError"]
+
+_RETRIES = 3  # a concurrent step by another process: run the call again on fresh data
+_CHOSEN_MAX = 200  # characters of a typed answer echoed into the question's message
+
+
+@dataclass
+class _Ctx:
+    """One interview loaded for a step."""
+
+    lead: Lead
+    record: InterviewRecord
+    compiled: CompiledFlow
+    state: InterviewState
+
+    @property
+    def interview(self) -> Interview:
+        return self.record.interview
+
+
+Body = Callable[["AsyncSession"], Awaitable[Reply]]
+
+
+class InterviewService:
+    def __init__(
+        self,
+        db: Database,
+        registry: FlowRegistry | None = None,
+        *,
+        config: ServiceConfig | None = None,
+        clock: Clock = system_clock,
+        handoff: HandoffService | None = None,
+    ) -> None:
+        self.db = db
+        self.config = config or ServiceConfig()
+        self.clock = clock
+        self.registry = registry or FlowRegistry(db, config=self.config, clock=clock)
+        self.handoff = handoff or HandoffService(db, self.registry, config=self.config, clock=clock)
+
+    # ================================================================ public API
+    async def start(
+        self,
+        prospect: Prospect,
+        payload: str | None = None,
+        *,
+        flow: str | None = None,
+        lang: str | None = None,
+        update_id: int | None = None,
+        resume: bool = True,
+    ) -> Reply:
+        """/start [payload]: welcome and the first question.
+
+        The lead is found or created (a second /start never makes a second lead),
+        and a lead who had opted out is back in. With `resume` (the default), a
+        /start without a payload, or one that leads to the flow already running,
+        continues the interview in progress instead of wiping the answers: people
+        press /start again by accident. Otherwise an active interview is replaced.
+        `flow` forces a flow id (the console's --flow); UnknownFlowError if there is none.
+        """
+
+        async def body(session: AsyncSession) -> Reply:
+            lead = await self._lead(session, prospect)
+            if lead.opted_out:
+                lead = await repo.update_lead(
+                    session, lead.id or 0, opted_out=False, now=self.clock()
+                )
+            if flow is not None:
+                if flow not in await self.registry.known_ids(session):
+                    raise UnknownFlowError(flow)
+                target = StartTarget(flow, payload)
+            else:
+                target = await self.registry.resolve(payload, session)
+            if resume:
+                ctx = await self._active(session, lead)
+                if ctx is not None and (not payload or ctx.interview.flow_id == target.flow_id):
+                    return self._resumed(ctx)
+            return await self._begin(session, lead, target, lang or prospect.language_code)
+
+        return await self._run(update_id, body)
+
+    async def text(self, prospect: Prospect, text: str, *, update_id: int | None = None) -> Reply:
+        """A typed message: the answer to the current question (intents are caught too).
+
+        Without an interview in progress: a new prospect gets the default flow
+        started, someone who finished is told so, someone who opted out is reminded.
+        """
+
+        async def body(session: AsyncSession) -> Reply:
+            lead = await self._lead(session, prospect)
+            ctx = await self._active(session, lead)
+            if ctx is None:
+                return await self._idle(session, lead, prospect)
+            step = ctx.compiled.answer(ctx.state, text, today=self.clock().date())
+            return await self._apply(session, ctx, step)
+
+        return await self._run(update_id, body)
+
+    async def option(
+        self,
+        prospect: Prospect,
+        token: str,
+        *,
+        update_id: int | None = None,
+        message_id: int | None = None,
+    ) -> Reply:
+        """A prospect's button (callback data). Old or foreign buttons change nothing."""
+        try:
+            parsed = decode(token)
+        except TokenError:
+            return self._stale(None)
+        if parsed.kind == "l":
+            return await self.set_language(prospect, parsed.target, update_id=update_id)
+        if parsed.kind == "h":
+            return self._stale(None)
+
+        async def body(session: AsyncSession) -> Reply:
+            lead = await self._lead(session, prospect)
+            if parsed.kind == "e":
+                ctx = await self._latest(session, lead)
+                if ctx is None or not ctx.interview.digest.startswith(parsed.digest):
+                    return self._stale(ctx)
+                return await self._event(session, ctx, parsed.target)
+            ctx = await self._active(session, lead)
+            if ctx is None:
+                return self._stale(None)
+            qp = self._token_question(ctx, parsed)
+            if qp is None:
+                return self._stale(ctx)
+            if parsed.kind == "a":
+                option_id = _resolve(parsed.value, qp.option_ids)
+                if option_id is None:
+                    return self._stale(ctx)
+                step = ctx.compiled.answer(ctx.state, option=option_id, question=qp.id)
+                return await self._apply(session, ctx, step, message_id=message_id)
+            if parsed.kind in ("t", "m"):
+                mask = _mask(parsed.value, len(qp.option_ids))
+                if mask is None:
+                    return self._stale(ctx)
+                if parsed.kind == "t":
+                    return self._toggled(ctx, mask, message_id)
+                if mask == 0:
+                    return Reply(notice=None, interview_id=ctx.interview.id)
+                # The engine reads "1, 3" as the first and third options.
+                picked = ", ".join(str(i + 1) for i in range(len(qp.option_ids)) if mask >> i & 1)
+                step = ctx.compiled.answer(ctx.state, picked, question=qp.id)
+                return await self._apply(session, ctx, step, message_id=message_id)
+            if parsed.kind == "s":
+                return await self._apply(
+                    session, ctx, ctx.compiled.skip(ctx.state), message_id=message_id
+                )
+            if parsed.kind == "b":
+                return await self._back(session, ctx, message_id)
+            return self._stale(ctx)
+
+        return await self._run(update_id, body)
+
+    async def skip(self, prospect: Prospect, *, update_id: int | None = None) -> Reply:
+        """Skip the current question (it counts as unknown, 0 points)."""
+
+        async def body(session: AsyncSession) -> Reply:
+            ctx = await self._active(session, await self._lead(session, prospect))
+            if ctx is None:
+                return self._nothing(prospect)
+            return await self._apply(session, ctx, ctx.compiled.skip(ctx.state))
+
+        return await self._run(update_id, body)
+
+    async def back(self, prospect: Prospect, *, update_id: int | None = None) -> Reply:
+        """Undo the last answer and ask that question again."""
+
+        async def body(session: AsyncSession) -> Reply:
+            ctx = await self._active(session, await self._lead(session, prospect))
+            if ctx is None:
+                return self._nothing(prospect)
+            return await self._back(session, ctx, None)
+
+        return await self._run(update_id, body)
+
+    async def restart(self, prospect: Prospect, *, update_id: int | None = None) -> Reply:
+        """Start again from the first question, same flow and source as the last interview."""
+
+        async def body(session: AsyncSession) -> Reply:
+            lead = await self._lead(session, prospect)
+            if lead.opted_out:
+                lead = await repo.update_lead(
+                    session, lead.id or 0, opted_out=False, now=self.clock()
+                )
+            last = await self._last_interview(session, lead)
+            if last is not None and last.flow_id in await self.registry.known_ids(session):
+                target = StartTarget(last.flow_id, last.source)
+            else:
+                target = await self.registry.resolve(None, session)
+            lang = last.lang if last is not None else prospect.language_code
+            return await self._begin(session, lead, target, lead.language or lang)
+
+        return await self._run(update_id, body)
+
+    async def cancel(self, prospect: Prospect, *, update_id: int | None = None) -> Reply:
+        """/cancel: abandon the interview in progress."""
+
+        async def body(session: AsyncSession) -> Reply:
+            lead = await self._lead(session, prospect)
+            lang = self._lang(lead, prospect)
+            ctx = await self._active(session, lead)
+            if ctx is None:
+                return Reply([OutMessage(t(lang, "nothing_to_cancel"))], lead_id=lead.id)
+            await repo.cancel_interview(session, ctx.interview.id or 0, now=self.clock())
+            return Reply(
+                [OutMessage(t(ctx.state.lang, "cancelled"), remove_keyboard=True)],
+                interview_id=ctx.interview.id,
+                lead_id=lead.id,
+            )
+
+        return await self._run(update_id, body)
+
+    async def stop(self, prospect: Prospect, *, update_id: int | None = None) -> Reply:
+        """/stop: opt out of every later message. The interview in progress is
+        cancelled (scored as the flow's `opted_out` event, if it has one) and
+        messages queued for the prospect are dropped."""
+
+        async def body(session: AsyncSession) -> Reply:
+            lead = await self._lead(session, prospect)
+            lang = self._lang(lead, prospect)
+            ctx = await self._active(session, lead)
+            if ctx is not None:
+                lang = ctx.state.lang
+                step = ctx.compiled.event(ctx.state, "opted_out")
+                if step.outcome == "stale":  # the flow does not score opting out
+                    await repo.cancel_interview(session, ctx.interview.id or 0, now=self.clock())
+                else:
+                    await self._apply(session, ctx, step, status="cancelled")
+            await repo.update_lead(session, lead.id or 0, opted_out=True, now=self.clock())
+            await self._drop_queued(session, lead)
+            return Reply(
+                [OutMessage(t(lang, "stopped"), remove_keyboard=True)],
+                interview_id=ctx.interview.id if ctx else None,
+                lead_id=lead.id,
+            )
+
+        return await self._run(update_id, body)
+
+    async def set_language(
+        self, prospect: Prospect, lang: str | None = None, *, update_id: int | None = None
+    ) -> Reply:
+        """/language: without `lang`, a message with a button per language; with it,
+        switch (the interview too, if its flow has that language) and re-ask."""
+        if not lang:
+            buttons = tuple(
+                (Button(t(code, "language_name"), Token("l", target=code).encode()),)
+                for code in texts.languages()
+            )
+            return Reply([OutMessage(t(prospect.language_code, "pick_language"), buttons=buttons)])
+        chosen = texts.pick(lang)
+
+        async def body(session: AsyncSession) -> Reply:
+            lead = await self._lead(session, prospect)
+            await repo.update_lead(session, lead.id or 0, language=chosen, now=self.clock())
+            ctx = await self._active(session, lead)
+            messages = [OutMessage(t(chosen, "language_set"))]
+            if ctx is None:
+                return Reply(messages, lead_id=lead.id)
+            flow_lang = ctx.compiled.pick_language(chosen)
+            if flow_lang != ctx.interview.lang:
+                await repo.update_interview(
+                    session, ctx.interview.id or 0, lang=flow_lang, now=self.clock()
+                )
+                ctx.state = replace(ctx.state, lang=flow_lang)
+            messages.append(self._question(ctx.compiled, ctx.state))
+            return Reply(messages, interview_id=ctx.interview.id, lead_id=lead.id)
+
+        return await self._run(update_id, body)
+
+    async def event(self, prospect: Prospect, name: str, *, update_id: int | None = None) -> Reply:
+        """An engagement event the flow scores (materials opened, talk to a person...),
+        on the interview in progress or, after it ended, the last one."""
+
+        async def body(session: AsyncSession) -> Reply:
+            lead = await self._lead(session, prospect)
+            ctx = await self._latest(session, lead)
+            if ctx is None:
+                return self._stale(None)
+            return await self._event(session, ctx, name)
+
+        return await self._run(update_id, body)
+
+    async def contact(
+        self, prospect: Prospect, phone: str, *, update_id: int | None = None
+    ) -> Reply:
+        """A shared contact: the answer to the phone question, or just saved on the lead."""
+
+        async def body(session: AsyncSession) -> Reply:
+            lead = await self._lead(session, prospect)
+            ctx = await self._active(session, lead)
+            if ctx is not None and ctx.compiled.program.questions[ctx.state.state].kind == "phone":
+                step = ctx.compiled.answer(ctx.state, phone, today=self.clock().date())
+                return await self._apply(session, ctx, step)
+            from flows.answers import parse_phone
+
+            number = parse_phone(phone) or phone.strip()[:32]
+            await repo.update_lead(session, lead.id or 0, phone=number, now=self.clock())
+            lang = ctx.state.lang if ctx else self._lang(lead, prospect)
+            messages = [OutMessage(t(lang, "contact_saved"), remove_keyboard=True)]
+            if ctx is not None:
+                messages.append(self._question(ctx.compiled, ctx.state))
+            return Reply(messages, lead_id=lead.id)
+
+        return await self._run(update_id, body)
+
+    async def forget(self, prospect: Prospect, *, update_id: int | None = None) -> Reply:
+        """/forget: erase the prospect's personal data (names, contacts, answers' text),
+        keep the numbers; cards already in the sales chat are edited to say so."""
+
+        async def body(session: AsyncSession) -> Reply:
+            lead = await self._lead(session, prospect)
+            lang = self._lang(lead, prospect)
+            now = self.clock()
+            active = await repo.get_active_interview(session, lead.id or 0)
+            if active is not None:
+                await repo.cancel_interview(session, active.interview.id or 0, now=now)
+            await repo.forget_lead(session, lead.id or 0, now=now)
+            await self._edit_cards_forgotten(session, lead.id or 0)
+            return Reply([OutMessage(t(lang, "forgotten"), remove_keyboard=True)], lead_id=lead.id)
+
+        return await self._run(update_id, body)
+
+    async def mark_blocked(self, chat_id: int) -> None:
+        """The prospect blocked the bot (a 403 on send): mark the lead, score the flow's
+        `blocked` event, end the interview in progress, drop queued messages."""
+        async with self.db.transaction() as session:
+            lead = await repo.get_lead_by_telegram_id(session, chat_id)
+            if lead is None or lead.id is None:
+                return
+            await repo.update_lead(session, lead.id, blocked=True, now=self.clock())
+            ctx = await self._latest(session, lead)
+            if ctx is not None:
+                step = ctx.compiled.event(ctx.state, "blocked")
+                if step.outcome != "stale":
+                    active = ctx.interview.status == "active"
+                    await self._apply(session, ctx, step, status="cancelled" if active else None)
+                elif ctx.interview.status == "active":
+                    await repo.cancel_interview(session, ctx.interview.id or 0, now=self.clock())
+            await self._drop_queued(session, lead)
+
+    async def mark_unblocked(self, chat_id: int) -> None:
+        """The prospect wrote again after blocking: messages may be sent again."""
+        async with self.db.transaction() as session:
+            lead = await repo.get_lead_by_telegram_id(session, chat_id)
+            if lead is not None and lead.id is not None and lead.blocked:
+                await repo.update_lead(session, lead.id, blocked=False, now=self.clock())
+
+    async def current(self, prospect: Prospect) -> Reply:
+        """The current question again (a Continue button, /help), or where things stand."""
+        async with self.db.session() as session:
+            lead = await repo.get_lead_by_telegram_id(session, prospect.user_id)
+            if lead is None:
+                return Reply([OutMessage(t(prospect.language_code, "no_interview"))])
+            ctx = await self._active(session, lead)
+            if ctx is None:
+                return self._nothing(prospect, lead)
+            return Reply(
+                [self._question(ctx.compiled, ctx.state)],
+                interview_id=ctx.interview.id,
+                lead_id=lead.id,
+            )
+
+    async def note_message(self, prospect: Prospect, message_id: int) -> None:
+        """The Telegram id of the question message just sent, so a typed answer can
+        edit it later (EditPrevious.message_id)."""
+        async with self.db.transaction() as session:
+            lead = await repo.get_lead_by_telegram_id(session, prospect.user_id)
+            if lead is None:
+                return
+            record = await repo.get_active_interview(session, lead.id or 0)
+            if record is not None:
+                await repo.update_interview(
+                    session, record.interview.id or 0, last_message_id=message_id, now=self.clock()
+                )
+
+    async def summary(self, prospect: Prospect, lang: str | None = None) -> str | None:
+        """The plain-text result card of the prospect's last interview (the console's ending)."""
+        from bot.services.cards import render_card_text
+
+        async with self.db.session() as session:
+            lead = await repo.get_lead_by_telegram_id(session, prospect.user_id)
+            if lead is None:
+                return None
+            ctx = await self._latest(session, lead)
+            if ctx is None:
+                return None
+            handoffs = await repo.list_handoffs(session, interview_id=ctx.interview.id)
+            version = await self._version(session, ctx.interview)
+            data = self.handoff.data(
+                lead=lead,
+                interview=ctx.interview,
+                compiled=ctx.compiled,
+                state=ctx.state,
+                result=ctx.compiled.result(ctx.state),
+                handoff=handoffs[-1] if handoffs else None,
+                version=version,
+            )
+            return render_card_text(data, lang or ctx.state.lang)
+
+    def privacy(self, lang: str | None) -> Reply:
+        return Reply([OutMessage(t(lang, "privacy"))])
+
+    def help(self, lang: str | None) -> Reply:
+        return Reply([OutMessage(t(lang, "help"))])
+
+    def languages(self) -> tuple[str, ...]:
+        return texts.languages()
+
+    # ================================================================ plumbing
+    async def _run(self, update_id: int | None, body: Body) -> Reply:
+        """One transaction: the update id mark and the body's writes commit together."""
+        for attempt in range(_RETRIES):
+            try:
+                async with self.db.transaction() as session:
+                    if update_id is not None and not await repo.mark_update_processed(
+                        session, update_id, now=self.clock()
+                    ):
+                        return Reply(duplicate=True)
+                    return await body(session)
+            except StaleInterviewError:
+                # Another process saved a step of this interview first; our reading
+                # was old. The transaction rolled back (update mark included): redo.
+                if attempt == _RETRIES - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _lead(self, session: AsyncSession, p: Prospect) -> Lead:
+        lead, _ = await repo.get_or_create_lead(
+            session,
+            p.user_id,
+            now=self.clock(),
+            username=p.username,
+            first_name=p.first_name,
+            last_name=p.last_name,
+            language=texts.pick(p.language_code) if p.language_code else None,
+        )
+        return lead
+
+    def _lang(self, lead: Lead | None, p: Prospect) -> str:
+        return texts.pick((lead.language if lead else None) or p.language_code)
+
+    async def _ctx(self, session: AsyncSession, lead: Lead, record: InterviewRecord) -> _Ctx:
+        iv = record.interview
+        compiled = await self.registry.for_interview(
+            iv.flow_id, iv.digest, iv.flow_version_id, session
+        )
+        return _Ctx(lead, record, compiled, state_from_record(record, lead))
+
+    async def _active(self, session: AsyncSession, lead: Lead) -> _Ctx | None:
+        record = await repo.get_active_interview(session, lead.id or 0)
+        if record is None:
+            return None
+        try:
+            return await self._ctx(session, lead, record)
+        except UnknownFlowError:
+            # Its flow version is gone (a built-in file removed without a stored copy):
+            # end it rather than leave the prospect stuck on an interview nobody can run.
+            await repo.cancel_interview(session, record.interview.id or 0, now=self.clock())
+            return None
+
+    async def _last_interview(self, session: AsyncSession, lead: Lead) -> Interview | None:
+        rows = await repo.list_interviews(session, lead_id=lead.id)
+        return rows[-1] if rows else None
+
+    async def _latest(self, session: AsyncSession, lead: Lead) -> _Ctx | None:
+        """The interview in progress, else the last one whatever its status."""
+        ctx = await self._active(session, lead)
+        if ctx is not None:
+            return ctx
+        last = await self._last_interview(session, lead)
+        if last is None or last.id is None:
+            return None
+        record = await repo.get_interview(session, last.id)
+        return None if record is None else await self._ctx(session, lead, record)
+
+    async def _version(self, session: AsyncSession, interview: Interview) -> int | None:
+        if interview.flow_version_id is None:
+            return None
+        row = await repo.get_flow_version(session, interview.flow_version_id)
+        return row.version if row else None
+
+    # ================================================================ steps
+    async def _begin(
+        self, session: AsyncSession, lead: Lead, target: StartTarget, lang: str | None
+    ) -> Reply:
+        handle = await self.registry.record(
+            session, await self.registry.active(target.flow_id, session)
+        )
+        compiled = handle.compiled
+        now = self.clock()
+        step = compiled.start(lang or lead.language, known=known_facts(lead))
+        interview = await repo.start_interview(
+            session,
+            lead.id or 0,
+            flow_id=target.flow_id,
+            digest=compiled.digest,
+            lang=step.state.lang,
+            state=step.state.state,
+            flow_version_id=handle.version_id,
+            source=target.source,
+            now=now,
+        )
+        if target.source and not lead.source:
+            await repo.update_lead(session, lead.id or 0, source=target.source, now=now)
+        state = step.state
+        messages: list[OutMessage] = []
+        welcome = compiled.flow.texts.get("welcome")
+        if welcome:
+            messages.append(
+                OutMessage(compiled.render(welcome, state), "info", remove_keyboard=True)
+            )
+        if state.finished:  # a flow whose every question was already answered by the profile
+            record = InterviewRecord(interview)
+            ctx = _Ctx(lead, record, compiled, replace(state, state=compiled.program.first))
+            from flows.state import Step as _Step
+
+            reply = await self._apply(session, ctx, _Step(state, "done"))
+            reply.messages[:0] = messages
+            return reply
+        messages.append(self._question(compiled, state))
+        return Reply(messages, interview_id=interview.id, lead_id=lead.id, lang=state.lang)
+
+    async def _apply(
+        self,
+        session: AsyncSession,
+        ctx: _Ctx,
+        step: Step,
+        *,
+        message_id: int | None = None,
+        status: str | None = None,
+    ) -> Reply:
+        """Save one engine step and say what follows. The heart of the service."""
+        iv = ctx.interview
+        if step.outcome == "stale":
+            return self._stale(ctx)
+        compiled, before, state = ctx.compiled, ctx.state, step.state
+        now = self.clock()
+        result = compiled.result(state)
+        # save_step refreshes the same ORM object in place: keep what it was.
+        old_status, old_tier, old_stage = iv.status, iv.tier, iv.stage
+        new_status = status or status_of(state, old_status)
+        sales_owned = is_sales_owned(iv) or await self._sales_decided(session, iv)
+        progress = progress_of(
+            state, result, status=new_status, keep_stage=old_stage, sales_owned=sales_owned
+        )
+        saved = await repo.save_step(
+            session,
+            iv.id or 0,
+            progress,
+            answers=state.answers,
+            signals=state.signals,
+            expected_rev=iv.rev,
+            now=now,
+        )
+        if progress.stage != old_stage and not sales_owned:
+            await repo.append_stage_change(
+                session,
+                iv.id or 0,
+                old_stage,
+                progress.stage,
+                by_name="bot",
+                reason=f"tier {progress.tier}",
+                now=now,
+            )
+        await self._save_contacts(session, ctx.lead, result.contact)
+        became_hot = progress.tier == "hot" and old_tier != "hot"
+        queued = await self.handoff.after_step(
+            session,
+            lead=ctx.lead,
+            interview=saved.interview,
+            compiled=compiled,
+            state=state,
+            result=result,
+            became_hot=became_hot,
+            version=await self._version(session, iv) if self.config.sales_chat_id else None,
+        )
+        ended_now = state.finished and not before.finished
+        reply = Reply(
+            interview_id=iv.id,
+            lead_id=ctx.lead.id,
+            lead_became_hot=became_hot,
+            card_queued=queued,
+            finished=ended_now or (new_status != "active" and old_status == "active"),
+            lang=state.lang,
+        )
+        reply.messages.extend(OutMessage(text, "say") for text in step.say)
+        if len(state.answers) > len(before.answers) or step.outcome == "back":
+            reply.edit_previous = self._edit_previous(ctx, state, message_id, step.outcome)
+        if step.outcome == "reask":
+            reply.messages.append(self._question(compiled, state, reask=step.reask))
+        elif ended_now and status is None:
+            reply.messages.extend(self._closing(compiled, state, result))
+            reply.result = result
+        elif step.outcome == "event":
+            pass  # the caller says what fits the event
+        elif not state.finished:
+            reply.messages.append(self._question(compiled, state))
+        if ended_now:
+            reply.result = result
+        return reply
+
+    async def _back(self, session: AsyncSession, ctx: _Ctx, message_id: int | None) -> Reply:
+        step = ctx.compiled.back(ctx.state)
+        if step.outcome == "stale":
+            return Reply(
+                [OutMessage(t(ctx.state.lang, "nothing_to_go_back_to"), "stale")],
+                stale=True,
+                notice=t(ctx.state.lang, "nothing_to_go_back_to"),
+                interview_id=ctx.interview.id,
+            )
+        return await self._apply(session, ctx, step, message_id=message_id)
+
+    async def _event(self, session: AsyncSession, ctx: _Ctx, name: str) -> Reply:
+        step = ctx.compiled.event(ctx.state, name)
+        if step.outcome == "stale":
+            return self._stale(ctx)
+        reply = await self._apply(session, ctx, step)
+        key = {"talk_to_person": "talk_to_person", "materials_opened": "materials_thanks"}
+        ack = OutMessage(t(ctx.state.lang, key.get(name, "noted")), "info")
+        reply.messages.insert(0, ack)
+        reply.notice = ack.text
+        return reply
+
+    async def _idle(self, session: AsyncSession, lead: Lead, p: Prospect) -> Reply:
+        """A message with no interview in progress."""
+        lang = self._lang(lead, p)
+        if lead.opted_out:
+            return Reply([OutMessage(t(lang, "opted_out"))], lead_id=lead.id)
+        last = await self._last_interview(session, lead)
+        if last is None:
+            # Someone who wrote before pressing Start: begin with the default flow.
+            target = await self.registry.resolve(None, session)
+            return await self._begin(session, lead, target, lead.language or p.language_code)
+        if last.status == "cancelled":
+            return Reply([OutMessage(t(last.lang, "no_interview"))], lead_id=lead.id)
+        return Reply([OutMessage(t(last.lang, "already_finished"))], lead_id=lead.id)
+
+    async def _sales_decided(self, session: AsyncSession, iv: Interview) -> bool:
+        """Has a salesperson acted on this interview's card (taken, qualified, ...)?"""
+        if iv.id is None or not (iv.fast_tracked or iv.tier == "hot"):
+            return False  # only hot leads have cards
+        handoffs = await repo.list_handoffs(session, interview_id=iv.id)
+        return any(h.status != "open" for h in handoffs)
+
+    async def _save_contacts(
+        self, session: AsyncSession, lead: Lead, contact: dict[str, str]
+    ) -> None:
+        changes = {
+            field: contact[field]
+            for field in ("phone", "email", "company")
+            if contact.get(field) and getattr(lead, field) != contact[field]
+        }
+        if changes and lead.id is not None:
+            await repo.update_lead(session, lead.id, now=self.clock(), **changes)
+
+    async def _drop_queued(self, session: AsyncSession, lead: Lead) -> None:
+        """Cancel messages still queued for the prospect (not the cards for sales)."""
+        await session.exec(
+            update(Outbox)
+            .where(
+                col(Outbox.lead_id) == lead.id,
+                col(Outbox.chat_id) == lead.telegram_id,
+                col(Outbox.status) == "pending",
+            )
+            .values(status="cancelled")
+            .execution_options(synchronize_session=False)
+        )
+
+    async def _edit_cards_forgotten(self, session: AsyncSession, lead_id: int) -> None:
+        """After /forget, replace the lead's sent cards with a note without personal data."""
+        lead = await repo.get_lead(session, lead_id)
+        if lead is None:
+            return
+        for iv in await repo.list_interviews(session, lead_id=lead_id):
+            for handoff in await repo.list_handoffs(session, interview_id=iv.id):
+                if handoff.message_id is None or iv.id is None:
+                    continue
+                record = await repo.get_interview(session, iv.id)
+                if record is None:
+                    continue
+                ctx = await self._ctx(session, lead, record)
+                view = self.handoff.view(
+                    lead=lead,
+                    interview=iv,
+                    compiled=ctx.compiled,
+                    state=ctx.state,
+                    result=ctx.compiled.result(ctx.state),
+                    handoff=handoff,
+                )
+                # No lead_id: the note holds no personal data, and forget_lead
+                # empties the payloads of rows that have one.
+                await outbox.enqueue(
+                    session,
+                    "card_edit",
+                    handoff.chat_id,
+                    {"handoff_id": handoff.id, "html": view.html, "buttons": []},
+                    dedup_key=f"card_forgotten:{handoff.id}",
+                    now=self.clock(),
+                )
+
+    # ================================================================ replies
+    def _nothing(self, p: Prospect, lead: Lead | None = None) -> Reply:
+        return Reply([OutMessage(t(self._lang(lead, p), "no_interview"))])
+
+    def _stale(self, ctx: _Ctx | None) -> Reply:
+        lang = ctx.state.lang if ctx else None
+        return Reply(
+            notice=t(lang, "stale_notice"),
+            stale=True,
+            interview_id=ctx.interview.id if ctx else None,
+        )
+
+    def _resumed(self, ctx: _Ctx) -> Reply:
+        return Reply(
+            [self._question(ctx.compiled, ctx.state)],
+            interview_id=ctx.interview.id,
+            lead_id=ctx.lead.id,
+            lang=ctx.state.lang,
+        )
+
+    def _token_question(self, ctx: _Ctx, token: Token) -> QuestionProg | None:
+        """The question a button belongs to, if it is the current one of this version."""
+        if not ctx.interview.digest.startswith(token.digest) or len(token.digest) < DIGEST_CHARS:
+            return None
+        program = ctx.compiled.program
+        qid = _resolve(token.target, program.order)
+        if qid is None or qid != ctx.state.state:
+            return None
+        return program.questions.get(qid)
+
+    def _question(
+        self,
+        compiled: CompiledFlow,
+        state: InterviewState,
+        *,
+        reask: str | None = None,
+        mask: int = 0,
+    ) -> OutMessage:
+        view = compiled.question(state)
+        assert view is not None, "no question in an ended interview"
+        lang = state.lang
+        qp = compiled.program.questions[view.id]
+        progress = t(lang, "progress", index=view.index, total=view.total)
+        text = reask if reask else f"{progress} · {view.text}"
+        return OutMessage(
+            text,
+            "reask" if reask else "question",
+            buttons=self._buttons(compiled, state, qp, mask),
+            request_contact=view.kind == "phone",
+            question_id=view.id,
+            progress=(view.index, view.total),
+        )
+
+    def _buttons(
+        self, compiled: CompiledFlow, state: InterviewState, qp: QuestionProg, mask: int = 0
+    ) -> Keyboard:
+        digest, lang = compiled.digest, state.lang
+        rows: list[tuple[Button, ...]] = []
+        labels = dict(qp.labels.get(lang, ()))
+        for i, option_id in enumerate(qp.option_ids):
+            label = labels.get(option_id, option_id)
+            if qp.kind == "multi":
+                picked = bool(mask >> i & 1)
+                token = fit("t", digest, qp.id, qp.index, f"{mask ^ (1 << i):x}")
+                rows.append((Button(("✓ " if picked else "") + label, token),))
+            else:
+                token = fit("a", digest, qp.id, qp.index, option_id, i)
+                rows.append((Button(label, token),))
+        if qp.kind == "multi" and mask:
+            rows.append(
+                (Button(t(lang, "button_done"), fit("m", digest, qp.id, qp.index, f"{mask:x}")),)
+            )
+        nav: list[Button] = []
+        if state.answers:
+            nav.append(Button(t(lang, "button_back"), fit("b", digest, qp.id, qp.index)))
+        if qp.skippable:
+            nav.append(Button(t(lang, "button_skip"), fit("s", digest, qp.id, qp.index)))
+        if nav:
+            rows.append(tuple(nav))
+        return tuple(rows)
+
+    def _toggled(self, ctx: _Ctx, mask: int, message_id: int | None) -> Reply:
+        """A multiple-choice toggle: only the keyboard changes; nothing is saved yet."""
+        message = self._question(ctx.compiled, ctx.state, mask=mask)
+        return Reply(
+            edit_previous=EditPrevious(message.text, message_id, message.buttons),
+            interview_id=ctx.interview.id,
+        )
+
+    def _edit_previous(
+        self, ctx: _Ctx, state: InterviewState, message_id: int | None, outcome: str
+    ) -> EditPrevious | None:
+        """The answered question's message, showing the choice and without buttons."""
+        if outcome == "back":
+            return None
+        answer = state.answers[-1]
+        qp = ctx.compiled.program.questions.get(answer.question_id)
+        if qp is None:
+            return None
+        lang = state.lang
+        question = ctx.compiled.render(qp.text, state)
+        if answer.unknown and not answer.raw:
+            chosen = t(lang, "skipped")
+        elif qp.label_of and answer.option_ids and not answer.unknown:
+            # A choice shows the option(s) understood, however it was typed.
+            labels = [qp.label_of[o].get(lang, o) for o in answer.option_ids if o in qp.label_of]
+            chosen = t(lang, "chosen", choice=", ".join(labels))
+        else:
+            shown = answer.raw or answer.value or ""
+            if len(shown) > _CHOSEN_MAX:
+                shown = shown[: _CHOSEN_MAX - 1] + "…"
+            chosen = t(lang, "chosen", choice=shown)
+        return EditPrevious(
+            f"{question}\n{chosen}", message_id if message_id else ctx.interview.last_message_id
+        )
+
+    def _closing(self, compiled: CompiledFlow, state: InterviewState, result) -> list[OutMessage]:
+        buttons: Keyboard = ()
+        if result.tier in ("warm", "cold") and "talk_to_person" in compiled.program.events:
+            token = Token("e", compiled.digest[:DIGEST_CHARS], "talk_to_person").encode()
+            buttons = ((Button(t(state.lang, "button_talk"), token),),)
+        out = [OutMessage(result.closing, "closing", buttons=buttons, remove_keyboard=not buttons)]
+        if result.offer:
+            out.append(OutMessage(result.offer, "offer"))
+        return out
+
+
+def _resolve(ref: str, ids: tuple[str, ...]) -> str | None:
+    """A token's question/option reference: an id, or `#index` into `ids`."""
+    if ref.startswith("#"):
+        digits = ref[1:]
+        if digits.isdigit() and int(digits) < len(ids):
+            return ids[int(digits)]
+        return None
+    return ref if ref in ids else None
+
+
+def _mask(value: str, count: int) -> int | None:
+    try:
+        mask = int(value, 16)
+    except ValueError:
+        return None
+    return mask if 0 <= mask < (1 << count) else None
