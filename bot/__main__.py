@@ -12,7 +12,9 @@ from collections.abc import Sequence
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m bot", description="Qualibot: lead qualification bot")
+    p = argparse.ArgumentParser(
+        prog="python -m bot", description="Qualibot: lead qualification bot"
+    )
     sub = p.add_subparsers(dest="command")
 
     sub.add_parser("run", help="run the Telegram bot (the default)")

@@ -87,6 +87,14 @@ class QuestionProg:
     skip: Predicate | None = None
     contact: str | None = None  # contact field for name/phone/email/company
     region: str | None = None
+    may_skip: bool = False  # a skip_if or a contact field: `settle` must look at it
+    # the machine's `next` transitions from this question, read back from it once
+    # compiled: ((condition, wanted result)..., destination) in the order tried, so
+    # `progress` can look ahead without stepping an interview
+    routes: tuple[tuple[tuple[tuple[Callable[..., Any], bool], ...], str], ...] = ()
+    reask_source: dict[str, str] | None = None  # the re-ask text per language
+    # engine memo: (option id, lang) -> the parsed answer of that button (immutable)
+    parsed: dict[tuple[str, str], Any] = field(default_factory=dict)
     _options: OptionIndex | None = None
     _phrases: tuple[tuple[str, PhraseIndex], ...] | None = None
 
@@ -128,6 +136,18 @@ class IntentProg:
         return self._index
 
 
+@dataclass(slots=True, frozen=True)
+class ParamProg:
+    """A framework parameter's static facts, for scoring."""
+
+    id: str
+    name: dict[str, str]
+    min: int
+    max: int
+    weak_threshold: int
+    next_action: dict[str, str]
+
+
 @dataclass(slots=True)
 class Program:
     machine: Machine
@@ -142,6 +162,10 @@ class Program:
     kinds: dict[str, str]
     intent_raw: tuple[str, ...] = ()  # every intent's phrases, for one search
     intent_of_phrase: dict[str, tuple[IntentProg, ...]] = field(default_factory=dict)
+    params: tuple[ParamProg, ...] = ()  # framework parameters in file order
+    max_total: int = 0
+    event_labels: dict[str, dict[str, str] | None] = field(default_factory=dict)
+    contact_of: dict[str, str] = field(default_factory=dict)  # question id -> contact field
     _intent_index: PhraseIndex | None = None
 
     @property
@@ -215,6 +239,8 @@ def compile_program(flow: FlowDef) -> Program:
             region=q.region or flow.phone_region,
             contact=q.kind if q.kind in CONTACT_KINDS else None,
         )
+        texts = flow.texts
+        qp.reask_source = qp.reask or texts.get(f"reask_{q.kind}") or texts.get("reask")
         if q.options:
             qp.option_ids = tuple(o.id for o in q.options)
             qp.labels = {
@@ -247,6 +273,7 @@ def compile_program(flow: FlowDef) -> Program:
                 note_ko(r.knockout)
         if q.skip_if is not None:
             qp.skip = compile_condition(q.skip_if, kinds)
+        qp.may_skip = qp.skip is not None or qp.contact is not None
         questions[q.id] = qp
 
         # transitions: the file's `next:` lines, in order, then the default
@@ -261,6 +288,12 @@ def compile_program(flow: FlowDef) -> Program:
             machine.add_transition("next", q.id, following)
     machine.add_transition("knockout", list(order), "out")
     machine.add_transition("finish", list(order), "done")
+    next_event = machine.events["next"]
+    for qid, qp in questions.items():
+        qp.routes = tuple(
+            (tuple((c.func, c.target) for c in t.conditions), t.dest)
+            for t in next_event.transitions[qid]
+        )
 
     intents = tuple(
         IntentProg(
@@ -286,6 +319,10 @@ def compile_program(flow: FlowDef) -> Program:
         )
         for c in flow.caps
     )
+    params = tuple(
+        ParamProg(p.id, dict(p.name), p.min, p.max, p.weak_threshold, dict(p.next_action))
+        for p in flow.parameters
+    )
     return Program(
         machine=machine,
         first=order[0],
@@ -299,6 +336,10 @@ def compile_program(flow: FlowDef) -> Program:
         kinds=kinds,
         intent_raw=tuple(owners),
         intent_of_phrase={p: tuple(v) for p, v in owners.items()},
+        params=params,
+        max_total=flow.max_total,
+        event_labels={ev.id: dict(ev.label) if ev.label else None for ev in flow.events},
+        contact_of={qid: qp.contact for qid, qp in questions.items() if qp.contact},
     )
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as _dt
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from flows.answers import (
@@ -37,8 +36,11 @@ from flows.state import (
     QuestionView,
     SignalRecord,
     Step,
+    new_answer,
+    new_state,
+    new_step,
 )
-from flows.texts import render
+from flows.texts import render, template_names
 
 if TYPE_CHECKING:
     from flows.scoring import Result
@@ -64,13 +66,17 @@ class Ctx:
     __slots__ = ("_by_q", "_prog", "_scores", "answers", "signals")
 
     def __init__(
-        self, prog: Program, answers: tuple[AnswerRecord, ...], signals: tuple[SignalRecord, ...]
+        self,
+        prog: Program,
+        answers: tuple[AnswerRecord, ...],
+        signals: tuple[SignalRecord, ...],
+        scores: dict[str, float] | None = None,
     ) -> None:
         self._prog = prog
         self.answers = answers
         self.signals = signals
         self._by_q: dict[str, AnswerRecord] | None = None
-        self._scores: dict[str, float] | None = None
+        self._scores = scores  # running_scores, when the caller has them already
 
     def answer(self, qid: str) -> AnswerRecord | None:
         if self._by_q is None:
@@ -132,6 +138,20 @@ class _Parsed:
         self.unknown = unknown
 
 
+def _route(qp: QuestionProg, ctx: Ctx) -> str:
+    """Where the machine's `next` event would take the interview from `qp`."""
+    for conditions, dest in qp.routes:
+        for func, wanted in conditions:
+            if func(ctx) != wanted:  # as transitions' Condition.check compares
+                break
+        else:
+            return dest
+    return "done"  # pragma: no cover - validated flows always have a way out
+
+
+_UNKNOWN = _Parsed(unknown=True, reason="not understood")
+
+
 def _num_text(v: float) -> str:
     return str(int(v)) if float(v).is_integer() else repr(float(v))
 
@@ -179,10 +199,12 @@ class CompiledFlow:
         )
 
     def _known(self, state: InterviewState, answers: tuple[AnswerRecord, ...], field: str) -> bool:
-        if state.known_value(field):
-            return True
+        for key, value in state.known:
+            if key == field and value:
+                return True
+        contact_of = self.program.contact_of
         for a in answers:
-            if not a.unknown and a.value and self._q[a.question_id].contact == field:
+            if contact_of.get(a.question_id) == field and a.value and not a.unknown:
                 return True
         return False
 
@@ -198,14 +220,16 @@ class CompiledFlow:
         q = self._q
         while cursor.state not in _ENDS:
             qp = q[cursor.state]
-            if (qp.skip is not None and qp.skip(ctx)) or (
-                qp.contact is not None and self._known(state, ctx.answers, qp.contact)
-            ):
-                pass
-            else:
+            if not (qp.may_skip and self._skipped(qp, ctx, state)):
                 return
             if not self._next.trigger(cursor, ctx):  # pragma: no cover - validated flows
                 raise RuntimeError(f"question '{cursor.state}' has no way out")
+
+    def _skipped(self, qp: QuestionProg, ctx: Ctx, state: InterviewState) -> bool:
+        """Is this question passed over: its `skip_if` holds, or its contact is known?"""
+        return (qp.skip is not None and qp.skip(ctx)) or (
+            qp.contact is not None and self._known(state, ctx.answers, qp.contact)
+        )
 
     def _advance(self, state: InterviewState, qid: str, ctx: Ctx) -> str:
         cursor = _Cursor(qid)
@@ -214,26 +238,49 @@ class CompiledFlow:
         self._settle(cursor, ctx, state)
         return cursor.state
 
-    def _variables(self, state: InterviewState, extra: Mapping[str, Any] | None = None) -> dict:
+    def _first_name(self, state: InterviewState) -> str | None:
+        """The name a name question got, else the one known from the profile."""
+        contact_of = self.program.contact_of
+        for a in reversed(state.answers):
+            if contact_of.get(a.question_id) == "name" and a.value and not a.unknown:
+                return a.value
+        return state.known_value("name")
+
+    def _variables(
+        self,
+        state: InterviewState,
+        extra: Mapping[str, Any] | None = None,
+        names: Sequence[str] | None = None,
+    ) -> dict:
+        """Template variables; with `names`, only those a template reads are built."""
         lang = state.lang
         flow = self.flow
-        answers: dict[str, str] = {}
-        first_name = state.known_value("name")
-        for a in state.answers:
-            if a.unknown:
-                continue
-            qp = self._q.get(a.question_id)
-            if qp is not None and qp.label_of and a.option_ids:
-                shown = ", ".join(qp.label_of[o][lang] for o in a.option_ids if o in qp.label_of)
-            else:
-                shown = a.value or a.raw or ""
-            answers[a.question_id] = shown
-            if qp is not None and qp.contact == "name" and a.value:
-                first_name = a.value
-        out = {name: value.get(lang, "") for name, value in flow.strings.items()}
-        out.update(answers=answers, title=flow.title.get(lang, ""))
-        if first_name:  # left undefined otherwise, so `default(...)` and `if` work
-            out["first_name"] = first_name
+        if names is None:
+            out = {name: value.get(lang, "") for name, value in flow.strings.items()}
+            wanted = ("answers", "title", "first_name")
+        else:
+            out = {n: flow.strings[n].get(lang, "") for n in names if n in flow.strings}
+            wanted = names
+        if "answers" in wanted:
+            answers: dict[str, str] = {}
+            for a in state.answers:
+                if a.unknown:
+                    continue
+                qp = self._q.get(a.question_id)
+                if qp is not None and qp.label_of and a.option_ids:
+                    shown = ", ".join(
+                        qp.label_of[o][lang] for o in a.option_ids if o in qp.label_of
+                    )
+                else:
+                    shown = a.value or a.raw or ""
+                answers[a.question_id] = shown
+            out["answers"] = answers
+        if "title" in wanted:
+            out["title"] = flow.title.get(lang, "")
+        if "first_name" in wanted:
+            first_name = self._first_name(state)
+            if first_name:  # left undefined otherwise, so `default(...)` and `if` work
+                out["first_name"] = first_name
         if extra:
             out.update(extra)
         return out
@@ -243,7 +290,7 @@ class CompiledFlow:
         text = text_by_lang.get(state.lang) or next(iter(text_by_lang.values()))
         if "{" not in text:
             return text
-        return render(text, self._variables(state, extra))
+        return render(text, self._variables(state, extra, template_names(text)))
 
     # ------------------------------------------------------------------ public API
     def start(
@@ -260,17 +307,15 @@ class CompiledFlow:
                 if k in CONTACT_FIELDS and v is not None and str(v).strip()
             )
         )
-        state = InterviewState(
-            flow_id=self.flow.id,
-            lang=self.pick_language(lang),
-            state=self.program.first,
-            known=facts,
-        )
-        cursor = _Cursor(state.state)
-        self._settle(cursor, self._ctx(state), state)
-        if cursor.state != state.state:
-            state = replace(state, state=cursor.state)
-        return Step(state, "done" if state.state == "done" else "start")
+        lang = self.pick_language(lang)
+        first = self.program.first
+        state = new_state(self.id, lang, first, (), (), 0, None, False, facts)
+        if self._q[first].may_skip:
+            cursor = _Cursor(first)
+            self._settle(cursor, Ctx(self.program, (), ()), state)
+            if cursor.state != first:
+                state = new_state(self.id, lang, cursor.state, (), (), 0, None, False, facts)
+        return new_step(state, "done" if state.state == "done" else "start", None, False, (), ())
 
     def question(self, state: InterviewState) -> QuestionView | None:
         qp = self._q.get(state.state)
@@ -292,8 +337,7 @@ class CompiledFlow:
         qp = self._q.get(state.state)
         if qp is None:
             return ""
-        texts = self.flow.texts
-        source = qp.reask or texts.get(f"reask_{qp.kind}") or texts["reask"]
+        source = qp.reask_source or self.flow.texts["reask"]
         labels = qp.labels.get(state.lang, ())
         options = ", ".join(f"{i}) {label}" for i, (_, label) in enumerate(labels, 1))
         text = source.get(state.lang) or next(iter(source.values()))
@@ -309,14 +353,22 @@ class CompiledFlow:
         answered = len(state.answers)
         if state.state in _ENDS:
             return answered, answered
+        # a look-ahead, not a step: the machine's own `next` transitions, read back
+        # from it at compile time, are followed here without triggering it (a walk
+        # to the end costs one trigger per question otherwise)
         ctx = self._ctx(state)
-        cursor = _Cursor(state.state)
+        q = self._q
+        current = state.state
         remaining = 0
-        while cursor.state not in _ENDS:
-            remaining += 1
-            if not self._next.trigger(cursor, ctx):  # pragma: no cover
-                break
-            self._settle(cursor, ctx, state)
+        seen = set()
+        while current not in _ENDS and current not in seen:  # validated flows only go forward
+            seen.add(current)
+            qp = q[current]
+            if remaining and qp.may_skip and self._skipped(qp, ctx, state):
+                pass
+            else:
+                remaining += 1
+            current = _route(qp, ctx)
         return answered, answered + remaining
 
     def answer(
@@ -338,7 +390,10 @@ class CompiledFlow:
         if qp is None or (question is not None and question != qp.id):
             return Step(state, "stale")
         lang = state.lang
-        signals, fast, ends, intents, say = self._intents(state, text)
+        if text and self.program.intents:
+            signals, fast, ends, intents, say = self._intents(state, text)
+        else:
+            signals, fast, ends, intents, say = state.signals, False, False, (), ()
 
         if option is not None:
             parsed = self._from_option(qp, option, lang)
@@ -354,28 +409,34 @@ class CompiledFlow:
             if ends:  # "not interested" and the like: end without an answer
                 cursor = _Cursor(qp.id)
                 self._finish.trigger(cursor)
-                new = replace(
-                    state,
-                    state=cursor.state,
-                    signals=signals,
-                    misses=0,
-                    fast_tracked=fast_tracked,
+                new = self._moved(
+                    state, cursor.state, state.answers, signals, state.knockout, fast_tracked
                 )
                 return self._step(new, "done", fast, intents, say)
             if state.misses == 0:
-                new = replace(state, signals=signals, misses=1, fast_tracked=fast_tracked)
+                new = new_state(
+                    state.flow_id,
+                    lang,
+                    state.state,
+                    state.answers,
+                    signals,
+                    1,
+                    state.knockout,
+                    fast_tracked,
+                    state.known,
+                )
                 return self._step(new, "reask", fast, intents, say, reask=self.reask_text(new))
-            parsed = _Parsed(unknown=True, reason="not understood")
+            parsed = _UNKNOWN
 
-        rec = AnswerRecord(
-            question_id=qp.id,
-            parameter=qp.parameter,
-            raw=raw,
-            option_ids=parsed.option_ids,
-            value=parsed.value,
-            points=0 if parsed.unknown else min(qp.hi, max(qp.lo, parsed.points)),
-            unknown=parsed.unknown,
-            reason=parsed.reason,
+        rec = new_answer(
+            qp.id,
+            qp.parameter,
+            raw,
+            parsed.option_ids,
+            parsed.value,
+            0 if parsed.unknown else min(qp.hi, max(qp.lo, parsed.points)),
+            parsed.unknown,
+            parsed.reason,
         )
         answers = (*state.answers, rec)
         knockout = None
@@ -393,28 +454,35 @@ class CompiledFlow:
         else:
             target = self._advance(state, qp.id, Ctx(self.program, answers, signals))
             outcome = "done" if target == "done" else ("unknown" if rec.unknown else "accepted")
-        new = InterviewState(
-            flow_id=state.flow_id,
-            lang=lang,
-            state=target,
-            answers=answers,
-            signals=signals,
-            misses=0,
-            knockout=knockout,
-            fast_tracked=fast_tracked,
-            known=state.known,
-        )
+        new = self._moved(state, target, answers, signals, knockout, fast_tracked)
+        if not fast and not say:
+            return new_step(new, outcome, None, False, intents, ())
         return self._step(new, outcome, fast, intents, say)
+
+    @staticmethod
+    def _moved(state, target, answers, signals, knockout, fast_tracked) -> InterviewState:
+        """The state after an input that moved the interview (misses start again)."""
+        return new_state(
+            state.flow_id,
+            state.lang,
+            target,
+            answers,
+            signals,
+            0,
+            knockout,
+            fast_tracked,
+            state.known,
+        )
 
     def skip(self, state: InterviewState) -> Step:
         """The Skip button: the current question's answer is unknown (0 points)."""
         qp = self._q.get(state.state)
         if qp is None:
             return Step(state, "stale")
-        rec = AnswerRecord(qp.id, qp.parameter, None, (), None, 0, True, "skipped")
+        rec = new_answer(qp.id, qp.parameter, None, (), None, 0, True, "skipped")
         answers = (*state.answers, rec)
         target = self._advance(state, qp.id, Ctx(self.program, answers, state.signals))
-        new = replace(state, state=target, answers=answers, misses=0)
+        new = self._moved(state, target, answers, state.signals, state.knockout, state.fast_tracked)
         return Step(new, "done" if target == "done" else "unknown")
 
     def back(self, state: InterviewState) -> Step:
@@ -424,12 +492,8 @@ class CompiledFlow:
         last = state.answers[-1]
         if last.question_id not in self._q:  # pragma: no cover - foreign state
             return Step(state, "stale")
-        new = replace(
-            state,
-            state=last.question_id,
-            answers=state.answers[:-1],
-            misses=0,
-            knockout=None,
+        new = self._moved(
+            state, last.question_id, state.answers[:-1], state.signals, None, state.fast_tracked
         )
         return Step(new, "back")
 
@@ -447,12 +511,16 @@ class CompiledFlow:
             cursor = _Cursor(target)
             self._finish.trigger(cursor)
             target = cursor.state
-        new = replace(
-            state,
-            signals=signals,
-            state=target,
-            misses=0 if target != state.state else state.misses,
-            fast_tracked=state.fast_tracked or ev.fast_track,
+        new = new_state(
+            state.flow_id,
+            state.lang,
+            target,
+            state.answers,
+            signals,
+            0 if target != state.state else state.misses,
+            state.knockout,
+            state.fast_tracked or ev.fast_track,
+            state.known,
         )
         return self._step(new, "event", fast, (), ())
 
@@ -471,9 +539,7 @@ class CompiledFlow:
         rendered = tuple(self.render(s, state) for s in say) if say else ()
         return Step(state, outcome, reask, fast, intents, rendered)
 
-    def _intents(self, state: InterviewState, text: str | None):
-        if not text or not self.program.intents:
-            return state.signals, False, False, (), ()
+    def _intents(self, state: InterviewState, text: str):
         found = self._find_intents(text)
         if not found:
             return state.signals, False, False, (), ()
@@ -523,9 +589,13 @@ class CompiledFlow:
     def _choice(self, ids, qp: QuestionProg, lang: str, why: str | None) -> _Parsed:
         if len(ids) == 1:
             oid = ids[0]
-            return _Parsed(
-                (oid,), oid, qp.points[oid], qp.label_of[oid][lang], qp.knockouts.get(oid)
-            )
+            key = (oid, lang)
+            parsed = qp.parsed.get(key)
+            if parsed is None:  # one per button and language: _Parsed is never changed
+                parsed = qp.parsed[key] = _Parsed(
+                    (oid,), oid, qp.points[oid], qp.label_of[oid][lang], qp.knockouts.get(oid)
+                )
+            return parsed
         ids = tuple(dict.fromkeys(ids))
         points = sum(qp.points[i] for i in ids)
         ko = next((qp.knockouts[i] for i in ids if i in qp.knockouts), None)

@@ -211,6 +211,26 @@ class Cap(_Model):
     reason: LangText | None = None
 
 
+class WorkingHours(_Model):
+    """When the sales team works: SLA minutes are counted inside these hours only."""
+
+    days: list[int] = Field(default_factory=lambda: [1, 2, 3, 4, 5])  # ISO weekdays, 1 = Monday
+    start: str = Field(default="09:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    end: str = Field(default="18:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")
+    utc_offset: str = Field(default="+00:00", pattern=r"^[+-]([01]\d|2[0-3]):[0-5]\d$")
+
+
+class FollowUp(_Model):
+    """Optional follow-up timers (the bot's defaults apply to whatever is left out)."""
+
+    sla_minutes: int = Field(default=15, ge=1, le=10080)  # an untaken hot card is raised again
+    working_hours: WorkingHours | None = None  # count sla_minutes in working hours only
+    reminder_hours: float = Field(default=24, gt=0, le=720)  # one reminder to an idle prospect
+    nurture_hours: float = Field(default=24, gt=0, le=2160)  # warm leads' nurture message
+    nurture: LangText | None = None  # the nurture message (none: warm leads get nothing)
+    nurture_url: str | None = Field(default=None, max_length=500)  # sent when it is pressed
+
+
 class KnockOut(_Model):
     reason: Ident
     offer: LangText
@@ -346,6 +366,7 @@ class FlowDef(_Model):
     texts: dict[str, LangText]
     closing: Closing
     examples: list[Example] = Field(default_factory=list)
+    followup: FollowUp | None = None
 
     _file: str = PrivateAttr(default="<flow>")
     _digest: str | None = PrivateAttr(default=None)
@@ -530,6 +551,14 @@ def semantic_problems(flow: FlowDef) -> list[Problem]:
         need_text(("texts", key), value, f"texts.{key}")
     for tier in ("hot", "warm", "cold", "disqualified"):
         need_text(("closing", tier), getattr(flow.closing, tier), f"closing.{tier}")
+    if flow.followup is not None:
+        need_text(("followup", "nurture"), flow.followup.nurture, "followup.nurture")
+        hours = flow.followup.working_hours
+        if hours is not None:
+            if not hours.days or any(d < 1 or d > 7 for d in hours.days):
+                add((("followup", "working_hours", "days"), "days are 1 (Monday) to 7 (Sunday)"))
+            if hours.end <= hours.start:
+                add((("followup", "working_hours", "end"), "end must be after start"))
 
     # -- thresholds, parameters ---------------------------------------------------
     if flow.thresholds.warm > flow.thresholds.hot:

@@ -17,13 +17,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from flows.state import AnswerRecord, InterviewState
+from flows.state import AnswerRecord, InterviewState, positional_maker
 
 if TYPE_CHECKING:
     from flows.engine import CompiledFlow
 
 _RANK = {"cold": 0, "warm": 1, "hot": 2}
 _BY_RANK = {v: k for k, v in _RANK.items()}
+_STAGE = {"hot": "MQL", "warm": "MQL", "cold": None, "disqualified": "out"}
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,10 @@ class Result:
         return "\n".join(lines)
 
 
+_new_param = positional_maker(ParameterResult)
+_new_result = positional_maker(Result)
+
+
 def score(compiled: CompiledFlow, state: InterviewState) -> Result:
     from flows.engine import Ctx
 
@@ -123,10 +128,12 @@ def score(compiled: CompiledFlow, state: InterviewState) -> Result:
     total = 0
     unknowns: list[str] = []
     actions: list[tuple[str, str]] = []
-    for p in flow.parameters:
-        recs = by_param.get(p.id, [])
+    scores: dict[str, float] = {}  # what running_scores would say: caps reuse it
+    for p in prog.params:
+        recs = by_param.get(p.id, ())
         known = [a for a in recs if not a.unknown]
         points = min(p.max, max(p.min, sum(a.points for a in known)))
+        scores[p.id] = points
         unknown = not known
         weak = not unknown and points < p.weak_threshold
         action = None
@@ -137,20 +144,20 @@ def score(compiled: CompiledFlow, state: InterviewState) -> Result:
             unknowns.append(p.id)
         total += points
         params.append(
-            ParameterResult(
-                id=p.id,
-                name=p.name.get(lang, p.id),
-                points=points,
-                max=p.max,
-                min=p.min,
-                unknown=unknown,
-                weak=weak,
-                answers=tuple(recs),
-                next_action=action,
+            _new_param(
+                p.id,
+                p.name.get(lang, p.id),
+                points,
+                p.max,
+                p.min,
+                unknown,
+                weak,
+                tuple(recs),
+                action,
             )
         )
-    max_total = flow.max_total
-    percent = round(total * 100 / max_total, 1)
+    max_total = prog.max_total
+    percent = round(total * 100 / max_total, 1) if max_total else 0.0
 
     fit_lo, fit_hi = prog.param_range["fit"]
     fit_recs = [a for a in by_param.get("fit", []) if not a.unknown]
@@ -159,7 +166,7 @@ def score(compiled: CompiledFlow, state: InterviewState) -> Result:
 
     eng_lo, eng_hi = prog.param_range["engagement"]
     engagement = min(eng_hi, max(eng_lo, sum(s.points for s in state.signals)))
-    labels = {ev.id: ev.label for ev in flow.events}
+    labels = prog.event_labels
     eng_reasons = []
     for s in state.signals:
         label = labels.get(s.name)
@@ -181,7 +188,8 @@ def score(compiled: CompiledFlow, state: InterviewState) -> Result:
         if state.fast_tracked:
             rank = _RANK["hot"]
         if prog.caps:
-            ctx = Ctx(prog, state.answers, state.signals)
+            scores.update(fit=fit_score, engagement=engagement, total=total, percent=percent)
+            ctx = Ctx(prog, state.answers, state.signals, scores)
             for pred, at_most, at_least, reason in prog.caps:
                 if not pred(ctx):
                     continue
@@ -197,13 +205,14 @@ def score(compiled: CompiledFlow, state: InterviewState) -> Result:
                         applied.append(f"at most {at_most}" if at_most else f"at least {at_least}")
                 rank = new
         tier = _BY_RANK[rank]
-    stage = {"hot": "MQL", "warm": "MQL", "cold": None, "disqualified": "out"}[tier]
+    stage = _STAGE[tier]
 
-    contact: dict[str, str] = {k: v for k, v in state.known}
+    contact: dict[str, str] = dict(state.known)
+    contact_of = prog.contact_of
     for a in state.answers:
-        qp = prog.questions.get(a.question_id)
-        if qp is not None and qp.contact and a.value and not a.unknown:
-            contact[qp.contact] = a.value
+        field_name = contact_of.get(a.question_id)
+        if field_name is not None and a.value and not a.unknown:
+            contact[field_name] = a.value
 
     offer = None
     if state.knockout:
@@ -215,28 +224,28 @@ def score(compiled: CompiledFlow, state: InterviewState) -> Result:
         state,
         {"tier": tier, "total": total, "max_total": max_total, "percent": percent},
     )
-    return Result(
-        flow_id=flow.id,
-        framework=flow.framework,
-        lang=lang,
-        total=total,
-        max_total=max_total,
-        percent=percent,
-        tier=tier,
-        stage=stage,
-        parameters=tuple(params),
-        fit_score=fit_score,
-        fit_reasons=fit_reasons,
-        engagement_score=engagement,
-        engagement_reasons=tuple(eng_reasons),
-        unknowns=tuple(unknowns),
-        next_actions=tuple(actions),
-        knockout=state.knockout,
-        offer=offer,
-        fast_tracked=state.fast_tracked,
-        finished=state.state in ("done", "out"),
-        contact=contact,
-        base_tier=base,
-        caps=tuple(applied),
-        closing=closing,
+    return _new_result(
+        flow.id,
+        flow.framework,
+        lang,
+        total,
+        max_total,
+        percent,
+        tier,
+        stage,
+        tuple(params),
+        fit_score,
+        fit_reasons,
+        engagement,
+        tuple(eng_reasons),
+        tuple(unknowns),
+        tuple(actions),
+        state.knockout,
+        offer,
+        state.fast_tracked,
+        state.state in ("done", "out"),
+        contact,
+        base,
+        tuple(applied),
+        closing,
     )

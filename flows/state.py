@@ -7,7 +7,9 @@ row plus answer and signal rows) and rebuilds it from storage for the next call.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from typing import Any
 
 ACTIVE_END_STATES = ("done", "out")
 CONTACT_FIELDS = ("name", "phone", "email", "company")
@@ -81,3 +83,34 @@ class QuestionView:
     index: int  # 1-based position on the current path, for "3/8"
     total: int
     parameter: str | None = None
+
+
+def positional_maker(cls: type) -> Callable[..., Any]:
+    """A constructor taking every field positionally, for the engine's hot path.
+
+    A frozen dataclass's generated `__init__` looks `object.__setattr__` up again
+    for every field; this sets the fields straight through their slot
+    descriptors (or the instance dict), about twice as fast on a slow CPU. The
+    object is the same: same class, same fields, equal to one made by `cls(...)`.
+    No defaults, no checks: pass every field, in declaration order.
+    """
+    names = [f.name for f in fields(cls)]
+    ns: dict[str, Any] = {"_new": object.__new__, "_cls": cls, "_set": object.__setattr__}
+    args = ", ".join(names)
+    if "__slots__" in cls.__dict__:
+        for n in names:
+            ns[f"_s_{n}"] = cls.__dict__[n].__set__
+        body = "".join(f"    _s_{n}(o, {n})\n" for n in names)
+    else:
+        pairs = ", ".join(f"{n!r}: {n}" for n in names)
+        body = f"    _set(o, '__dict__', {{{pairs}}})\n"
+    src = f"def make({args}):\n    o = _new(_cls)\n{body}    return o\n"
+    exec(src, ns)  # code made here from field names, as dataclasses does
+    make = ns["make"]
+    make.__doc__ = f"{cls.__name__}({args}), built fast"
+    return make
+
+
+new_answer = positional_maker(AnswerRecord)
+new_state = positional_maker(InterviewState)
+new_step = positional_maker(Step)

@@ -10,6 +10,7 @@ calls anything, or uses a filter outside a short list. A text without `{{`,
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
@@ -71,18 +72,61 @@ def _compiled(text: str) -> Any:
     return tpl
 
 
+_names: dict[str, tuple[str, ...]] = {}
+
+
+def template_names(text: str) -> tuple[str, ...]:
+    """The variables a template reads (sorted); () for a plain text. Cached."""
+    names = _names.get(text)
+    if names is None:
+        names = ()
+        if is_template(text):
+            with contextlib.suppress(TemplateSyntaxError):  # rendered as plain text then
+                names = tuple(sorted(meta.find_undeclared_variables(_env.parse(text))))
+        if len(_names) >= _CACHE_MAX:
+            _names.clear()
+        _names[text] = names
+    return names
+
+
+# rendered texts by the values of the variables they read, when those are plain
+# values: a closing or next action is rendered once per distinct name / score
+_rendered: dict[tuple[Any, ...], str] = {}
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+_UNSET = ("unset",)  # a variable left undefined (`default` and `if` see the difference)
+
+
 def render(text: str, variables: Mapping[str, Any]) -> str:
     """Render a flow text; plain texts come back unchanged.
 
     Never raises: a template that fails at run time (checked flows should not) is
     shown with its {{ }} / {% %} parts left out rather than stopping the interview.
+    Renders are pure, so they are memoised by the values the template reads
+    (when those are strings, numbers or booleans).
     """
     if not is_template(text):
         return text
+    key: list[Any] | None = [text]
+    for name in template_names(text):
+        value = variables.get(name, _UNSET)
+        if value is not _UNSET and type(value) not in _PLAIN:
+            key = None  # e.g. `answers`, a dict
+            break
+        key.append(type(value))  # 50 and 50.0 render apart
+        key.append(value)
+    if key is not None:
+        hit = _rendered.get(tuple(key))
+        if hit is not None:
+            return hit
     try:
-        return _compiled(text).render(variables).strip()
+        out = _compiled(text).render(variables).strip()
     except Exception:  # a text must never break an interview
         return " ".join(_TAGS.sub("", text).split())
+    if key is not None:
+        if len(_rendered) >= _CACHE_MAX:
+            _rendered.clear()
+        _rendered[tuple(key)] = out
+    return out
 
 
 def trial_render(text: str, variables: Mapping[str, Any]) -> str | None:

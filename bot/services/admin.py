@@ -350,6 +350,92 @@ class AdminService:
                 f"{flow_id}/{source}",
             )
 
+    async def change_threshold(
+        self, flow_id: str, tier: str, percent: float, *, actor: Actor
+    ) -> ImportResult:
+        """`/threshold hot 80`: a new version of the live flow with the threshold moved,
+        validated and its examples run like any upload; live at once unless an
+        example now fails (then stored only, for the admin to look at)."""
+        self._check(actor)
+        if tier not in ("hot", "warm"):
+            raise AdminError("the tier is hot or warm")
+        if not 0 < percent <= 100:
+            raise AdminError("the threshold is a percent, above 0 and up to 100")
+        flow, text = await self._live_source(flow_id)
+        before = getattr(flow.thresholds, tier)
+        value = f"{percent:g}"
+        text = patch_value(text, flow, ("thresholds", tier), value, parent=("thresholds",))
+        change = f"threshold {tier}: {before:g}% → {value}%"
+        return await self._new_version(flow_id, text, actor, "flow.threshold", change)
+
+    async def change_weight(
+        self, flow_id: str, target: str, value: int, *, actor: Actor
+    ) -> ImportResult:
+        """`/weight budget 30` (a parameter's max) or `/weight budget.ready 20` (an
+        option's points): a new version like any other change."""
+        self._check(actor)
+        flow, text = await self._live_source(flow_id)
+        if "." in target:
+            qid, _, oid = target.partition(".")
+            qi = next((i for i, q in enumerate(flow.questions) if q.id == qid), None)
+            if qi is None:
+                raise AdminError(f"'{flow_id}' has no question '{qid}'")
+            options = flow.questions[qi].options
+            oi = next((i for i, o in enumerate(options) if o.id == oid), None)
+            if oi is None:
+                raise AdminError(f"question '{qid}' has no option '{oid}'")
+            before = options[oi].points
+            path: tuple = ("questions", qi, "options", oi, "points")
+            text = patch_value(text, flow, path, str(value), parent=path[:-1])
+            change = f"weight {qid}/{oid}: {before} → {value}"
+        else:
+            pi = next((i for i, p in enumerate(flow.parameters) if p.id == target), None)
+            if pi is None:
+                known = ", ".join(p.id for p in flow.parameters)
+                raise AdminError(f"'{flow_id}' has no parameter '{target}' (it has {known})")
+            before = flow.parameters[pi].max
+            path = ("parameters", pi, "max")
+            text = patch_value(text, flow, path, str(value), parent=path[:-1])
+            change = f"weight {target}: max {before} → {value}"
+        return await self._new_version(flow_id, text, actor, "flow.weight", change)
+
+    async def list_deep_links(self) -> list[tuple[str, str, str | None]]:
+        async with self.db.session() as session:
+            return [(d.payload, d.flow_id, d.source) for d in await repo.list_deep_links(session)]
+
+    async def audit_log(self, limit: int = 50) -> list:
+        async with self.db.session() as session:
+            return list(await repo.list_audit(session))[:limit]  # newest first
+
+    async def _live_source(self, flow_id: str) -> tuple[FlowDef, str]:
+        from flows.loader import load_text
+
+        try:
+            _, text = await self.download(flow_id)
+        except AdminError:
+            raise
+        return load_text(text, f"{flow_id}.yaml"), text
+
+    async def _new_version(
+        self, flow_id: str, text: str, actor: Actor, what: str, change: str
+    ) -> ImportResult:
+        from flows.schema import FlowError
+
+        try:
+            preview = await self.preview(text, f"{flow_id}.yaml")
+        except FlowError as exc:
+            raise AdminError(exc.reason) from None
+        if preview.flow.id != flow_id:
+            raise AdminError(f"the file's id is '{preview.flow.id}', not '{flow_id}'")
+        ok = all(not line.startswith("FAILED") for line in preview.examples)
+        result = await self.import_flow(text, filename=f"{flow_id}.yaml", actor=actor, activate=ok)
+        async with self.db.transaction() as session:
+            before, _, after = change.rpartition(" → ")
+            await self._audit(
+                session, actor, what, flow_id, before, f"{after} (v{result.version.version})"
+            )
+        return result
+
     # ------------------------------------------------------------ helpers
     @staticmethod
     def _check(actor: Actor) -> None:
@@ -382,3 +468,34 @@ class AdminService:
             return f"'{flow_id}' has no stored versions"
         have = ", ".join(str(r.version) for r in rows)
         return f"'{flow_id}' has no version {version}; it has {have}"
+
+
+def patch_value(text: str, flow: FlowDef, path: tuple, value: str, *, parent: tuple) -> str:
+    """Set the scalar at `path` in the YAML text, keeping everything else (comments,
+    layout) as it was: the key's line is found through the flow's line map."""
+    import re
+
+    key = str(path[-1])
+    lines = text.splitlines(keepends=True)
+    known = flow._lines  # (path) -> 1-based line, from the loader
+    pattern = re.compile(rf"(^|[\s{{,]){re.escape(key)}(\s*:\s*)([-+]?[0-9][0-9.]*)")
+    if path in known:
+        i = known[path] - 1
+        new, n = pattern.subn(lambda m: f"{m.group(1)}{key}{m.group(2)}{value}", lines[i], 1)
+        if n:
+            lines[i] = new
+            return "".join(lines)
+        raise AdminError(f"could not change {'.'.join(map(str, path))} in the file; edit it")
+    if parent in known and parent == ("thresholds",):
+        i = known[parent] - 1
+        line = lines[i]
+        indent = len(line) - len(line.lstrip())
+        if line.rstrip().endswith("{}") or "{" in line:
+            raise AdminError("could not change the thresholds in the file; edit it")
+        lines.insert(i + 1, " " * (indent + 2) + f"{key}: {value}\n")
+        return "".join(lines)
+    if parent == ("thresholds",):
+        if not text.endswith("\n"):
+            text += "\n"
+        return text + f"thresholds:\n  {key}: {value}\n"
+    raise AdminError(f"{'.'.join(map(str, path))} is not written in the file; add it there")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from bot.services import followup
 from bot.services.cards import CardData, build_card_data, render_card_html
 from bot.services.clock import Clock, system_clock
 from bot.services.config import ServiceConfig
@@ -46,10 +47,11 @@ NOFIT_REASONS = ("budget", "need", "timing", "wrong", "competitor", "unreachable
 # What each finished card status still allows.
 _BUTTONS: dict[str, tuple[str, ...]] = {
     "open": ("take", "nofit", "nurture"),
-    "taken": ("sql", "nofit", "nurture"),
-    "qualified": ("nofit", "nurture"),
+    "taken": ("sql", "nofit", "nurture", "bot"),
+    "qualified": ("nofit", "nurture", "bot"),
     "rejected": ("nurture",),
     "closed": ("take",),
+    "returned": ("take",),  # handed back to the bot (bot/services/relay.py)
 }
 
 
@@ -240,6 +242,7 @@ class HandoffService:
                 lead_id=lead.id,
                 now=now,
             )
+            await followup.after_card(session, handoff=handoff, compiled=compiled, now=now)
             return queued is not None
         handoff = existing[-1]
         view = self.view(
@@ -321,10 +324,11 @@ class HandoffService:
         if action == "take":
             if handoff.status == "taken" and handoff.taken_by == actor.user_id:
                 return CardActionReply(t(lang, "notice_yours_already"))
-            if handoff.status == "closed":
-                # Sales nurtured it, then changed their mind: open it again to take it.
+            if handoff.status in ("closed", "returned"):
+                # Sales nurtured it (or handed it back to the bot), then changed their
+                # mind: open it again to take it.
                 await repo.set_handoff_status(
-                    session, handoff.id, "open", expected="closed", now=now
+                    session, handoff.id, "open", expected=handoff.status, now=now
                 )
             won = await repo.take_handoff(
                 session, handoff.id, actor.user_id or 0, actor.name, now=now
@@ -352,6 +356,12 @@ class HandoffService:
             await repo.set_handoff_status(session, handoff.id, "rejected", now=now)
             await repo.change_stage(session, handoff.interview_id, "out", reason=code, **who)
             return CardActionReply(t(lang, "notice_nofit"), changed=True, stage="out")
+        if action == "bot":
+            from bot.services.relay import hand_back
+
+            if not await hand_back(session, handoff, actor, now=now):
+                return CardActionReply(t(lang, "notice_nothing"))
+            return CardActionReply(t(lang, "notice_back_to_bot"), changed=True)
         if action == "nurture":
             await repo.set_handoff_status(session, handoff.id, "closed", now=now)
             await repo.change_stage(session, handoff.interview_id, "MQL", reason="nurture", **who)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import update
 from sqlmodel import col
 
-from bot.services import texts
+from bot.services import followup, texts
 from bot.services.clock import Clock, system_clock
 from bot.services.config import ServiceConfig
 from bot.services.flow_registry import FlowRegistry, StartTarget, UnknownFlowError
@@ -171,6 +171,8 @@ class InterviewService:
                     return self._stale(ctx)
                 return await self._event(session, ctx, parsed.target)
             ctx = await self._active(session, lead)
+            if parsed.kind == "c":  # Continue, under a reminder
+                return await self._continue(session, lead, prospect, ctx)
             if ctx is None:
                 return self._stale(None)
             qp = self._token_question(ctx, parsed)
@@ -571,6 +573,15 @@ class InterviewService:
             reply.messages[:0] = messages
             return reply
         messages.append(self._question(compiled, state))
+        await followup.after_step(
+            session,
+            interview=interview,
+            compiled=compiled,
+            status="active",
+            tier=None,
+            ended_now=False,
+            now=now,
+        )
         return Reply(messages, interview_id=interview.id, lead_id=lead.id, lang=state.lang)
 
     async def _apply(
@@ -628,6 +639,15 @@ class InterviewService:
             version=await self._version(session, iv) if self.config.sales_chat_id else None,
         )
         ended_now = state.finished and not before.finished
+        await followup.after_step(
+            session,
+            interview=saved.interview,
+            compiled=compiled,
+            status=new_status,
+            tier=progress.tier,
+            ended_now=ended_now,
+            now=now,
+        )
         reply = Reply(
             interview_id=iv.id,
             lead_id=ctx.lead.id,
@@ -672,7 +692,32 @@ class InterviewService:
         ack = OutMessage(t(ctx.state.lang, key.get(name, "noted")), "info")
         reply.messages.insert(0, ack)
         reply.notice = ack.text
+        settings = ctx.compiled.flow.followup
+        if name == "materials_opened" and settings is not None and settings.nurture_url:
+            reply.messages.insert(1, OutMessage(settings.nurture_url, "info"))
         return reply
+
+    async def _continue(
+        self, session: AsyncSession, lead: Lead, p: Prospect, ctx: _Ctx | None
+    ) -> Reply:
+        """The reminder's Continue: score `reminder_answered` (if the flow lists it)
+        and ask the current question again."""
+        if ctx is None:
+            return self._nothing(p, lead)
+        step = ctx.compiled.event(ctx.state, "reminder_answered")
+        if step.outcome != "stale":
+            await self._apply(session, ctx, step)
+            record = await repo.get_interview(session, ctx.interview.id or 0)
+            if record is not None:
+                ctx = await self._ctx(session, lead, record)
+        if ctx.state.finished:
+            return self._nothing(p, lead)
+        return Reply(
+            [self._question(ctx.compiled, ctx.state)],
+            interview_id=ctx.interview.id,
+            lead_id=lead.id,
+            lang=ctx.state.lang,
+        )
 
     async def _idle(self, session: AsyncSession, lead: Lead, p: Prospect) -> Reply:
         """A message with no interview in progress."""

@@ -10,6 +10,7 @@ stale instead of answering the wrong question:
     s:<digest>:<question>            skip this question
     b:<digest>:<question>            back: change the answer before this question
     e:<digest>:<event>               an engagement event the flow scores (materials, a person)
+    c:<digest>:go                    Continue, under a reminder: the current question again
     l:<lang>                         switch language
 
 Sales card buttons carry the handoff id: `h:<handoff id>:<action>[:<reason>]`.
@@ -27,7 +28,7 @@ MAX_BYTES = 64
 DIGEST_CHARS = 8
 SEP = ":"
 
-PROSPECT_KINDS = frozenset("atmsbel")
+PROSPECT_KINDS = frozenset("atmsbelc")
 HANDOFF_ACTIONS = ("take", "sql", "nofit", "why", "nurture", "cancel", "bot")
 
 
@@ -52,7 +53,7 @@ class Token:
                 parts.append(self.reason)
         elif self.kind == "l":
             parts = ["l", self.target]
-        elif self.kind in ("s", "b", "e"):
+        elif self.kind in ("s", "b", "e", "c"):
             parts = [self.kind, self.digest[:DIGEST_CHARS], self.target]
         else:
             parts = [self.kind, self.digest[:DIGEST_CHARS], self.target, self.value]
@@ -99,7 +100,7 @@ def decode(data: str) -> Token:
         if len(parts) != 2 or not parts[1]:
             raise TokenError(data)
         return Token("l", target=parts[1])
-    want = 3 if kind in ("s", "b", "e") else 4
+    want = 3 if kind in ("s", "b", "e", "c") else 4
     if len(parts) != want or not all(parts[1:]):
         raise TokenError(data)
     return Token(kind, parts[1], parts[2], parts[3] if want == 4 else "")

@@ -2,8 +2,9 @@
 
 A phrase is found when all its words (articles optional) appear in order in one
 clause of the text, with at most MAX_GAP words between two of them, and no
-negation right before it, inside it or right after it. Words match exactly, by
-stem or prefix (Russian endings), or with one typo (see `wordkeys`).
+negation right before it, inside it or right after it (but "ничего не" is one
+negation, not two). Words match exactly, by stem (English, Russian endings) or
+prefix (other alphabets), or with one typo (see `wordkeys`).
 
 `PhraseIndex` is built once per phrase list (cached by the tuple) and holds
 every phrase word's keys in one dict: a typed word is looked up by its own keys
@@ -27,6 +28,7 @@ from flows.answers.vocabulary import (
     NEAR_WINDOW,
     NEGATION_WINDOW,
     NEGATIONS,
+    NEGATIVE_PRONOUNS,
     STOPWORDS,
     TRAILING_NEGATIONS,
 )
@@ -64,16 +66,21 @@ def build_phrase_index(phrases: Sequence[str]) -> PhraseIndex:
         ws = tuple(normalize(phrase).split())
         if not ws:
             continue
-        variants = [ws]
+        # (words, shortest stem, typo keys): the glued form may only vary in
+        # its last word's ending, never drop a short last word ("цена на" is not
+        # "цена", "решаю я" not "решаю"), nor lose a one-letter word to a typo
+        variants = [(ws, 0, True)]
         glued = "".join(ws)
         if len(ws) > 1 and len(glued) >= 6 and glued.isalpha():
-            variants.append((glued,))
-        for variant in variants:
+            last = len(ws[-1])
+            keep = len(glued) - last + min(last, 3)
+            variants.append(((glued,), keep, min(map(len, ws)) >= 2))
+        for variant, keep, typos in variants:
             vi = len(words)
             owner.append(pi)
             words.append(variant)
             for j, w in enumerate(variant):
-                for key, kind in phrase_word_keys(w):
+                for key, kind in phrase_word_keys(w, keep, typos):
                     keys.setdefault(key, []).append((vi, j, kind))
     required = []
     content = []
@@ -185,7 +192,11 @@ def word_hits(info: TextInfo, index: PhraseIndex) -> WordHits:
 
 
 def negated(info: TextInfo, start: int, end: int) -> bool:
-    """Is the span tokens[start..end] negated by a word before or right after it?"""
+    """Is the span tokens[start..end] negated by a word before or right after it?
+
+    After it, "бюджет не утвержден" and "бюджета нет" negate it; but a
+    negation right after a negative pronoun is agreement, not a second
+    negation: "ничего не изменится" still says "ничего"."""
     tokens, clauses = info.tokens, info.clauses
     clause = clauses[start]
     back = 0  # words looked at, articles not counted: "never asked for a demo"
@@ -198,6 +209,8 @@ def negated(info: TextInfo, start: int, end: int) -> bool:
         back += 1
         if tok in NEGATIONS or (back <= NEAR_WINDOW and tok in NEAR_NEGATIONS):
             return True
+    if tokens[end] in NEGATIVE_PRONOUNS:
+        return False
     after = end + 1
     return after < len(tokens) and clauses[after] == clause and tokens[after] in TRAILING_NEGATIONS
 

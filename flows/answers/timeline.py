@@ -13,10 +13,10 @@ from __future__ import annotations
 import calendar
 import re
 import unicodedata
-from datetime import date
+from datetime import date, timedelta
 from functools import lru_cache
 
-from flows.answers.number import words_number
+from flows.answers.number import RU_OBLIQUE_NUMBERS, words_number
 from flows.answers.text import normalize
 
 SOMEDAY_DAYS = 3650
@@ -119,6 +119,11 @@ _THIS = re.compile(
     r"текущ\w*)|(?:до|к|в) конц[уае](?: этого| этой| текущего)?|конец(?: этого)?|на(?= недел[еи]))"
     r"\s+" + _PERIOD + r"(?!\w)"
 )
+# "by the end of next month", "до конца следующего месяца": to the end of the next period
+_END_OF_NEXT = re.compile(
+    r"(?<!\w)(?:(?:the )?end of(?: the)?|(?:до|к|в) конц[уае]|конец)\s+"
+    r"(?:next|following|следующ\w*|будущ\w*)\s+" + _PERIOD + r"(?!\w)"
+)
 _NEXT = re.compile(
     r"(?<!\w)(?:next|following|(?:на |в )?(?:следующ\w*|след\.?|будущ\w*))\s*" + _PERIOD + r"(?!\w)"
 )
@@ -137,13 +142,20 @@ _UNIT_RE = "|".join(f"(?P<u{i}>{alt})" for i, (alt, _) in enumerate(_UNIT_DAYS))
 _NUM = r"\d+(?:[.,]\d+)?"
 _COUNT_WORDS = (
     r"a couple of|couple of|a few|few|several|a|an|one|two|three|four|five|six|seven|eight|"
-    r"nine|ten|eleven|twelve|fifteen|twenty|thirty|half an?|half|пару|пара|несколько|один|одну|"
-    r"одна|два|две|двух|три|трех|четыре|пять|шесть|семь|восемь|девять|десять|одиннадцать|"
-    r"двенадцать|пятнадцать|двадцать|тридцать|полтора|полторы"
+    r"nine|ten|eleven|twelve|fifteen|twenty|thirty|half an?|half|пару|пара|несколько|"
+    r"нескольких|один|одну|одна|два|две|три|четыре|пять|шесть|семь|восемь|девять|десять|"
+    r"одиннадцать|двенадцать|пятнадцать|двадцать|тридцать|сорок|полтора|полторы|полутора|"
+    # genitive and prepositional: "в течение пяти дней", "в пределах двух недель"
+    + "|".join(sorted(RU_OBLIQUE_NUMBERS, key=len, reverse=True))
+)
+# ones after tens: "twenty five days", "двадцати пяти дней"
+_ONES = (
+    r"one|two|three|four|five|six|seven|eight|nine|один|одна|одну|два|две|три|четыре|пять|"
+    r"шесть|семь|восемь|девять|одного|одной|двух|трех|четырех|пяти|шести|семи|восьми|девяти"
 )
 _SPAN = re.compile(
     r"(?<!\w)(?:(?P<a>" + _NUM + r")(?:\s*(?:-|to|до|или|or)\s*(?P<b>" + _NUM + r"))?|"
-    r"(?P<w>" + _COUNT_WORDS + r"))?\s*(?:" + _UNIT_RE + r")(?!\w)"
+    r"(?P<w>(?:" + _COUNT_WORDS + r")(?:[\s-]+(?:" + _ONES + r"))?))?\s*(?:" + _UNIT_RE + r")(?!\w)"
 )
 _HALF_YEAR = _phrases(r"пол ?года", r"полугод\w*", r"half (?:a )?year", r"half-year", r"6 mo")
 _HALF_MONTH = _phrases(r"пол ?месяца", r"half (?:a )?month")
@@ -289,6 +301,20 @@ def _period_end(period: str, today: date) -> int:
     return _until(date(today.year, 12, 31), today)
 
 
+def _next_period_end(period: str, today: date) -> int:
+    if period.startswith(("week", "недел")):
+        return 13 - today.weekday()
+    if period.startswith(("month", "месяц")):
+        first_next = _month_end(today) + timedelta(days=1)
+        return _until(_month_end(first_next), today)
+    if period.startswith(("quarter", "квартал")):
+        q = _quarter_of(today) + 1
+        year = today.year + (q > 4)
+        q = (q - 1) % 4 + 1
+        return _until(_month_end(date(year, 3 * q, 1)), today)
+    return _until(date(today.year + 1, 12, 31), today)
+
+
 def _period_len(period: str) -> int:
     if period.startswith(("week", "недел")):
         return 7
@@ -353,6 +379,9 @@ def parse_timeline(text: str, today: date) -> int | None:
         return found
     if _NEW_YEAR.search(raw):
         return _until(date(today.year, 12, 31), today)
+    m = _END_OF_NEXT.search(raw)
+    if m:
+        return _next_period_end(m["period"], today)
     m = _NEXT.search(raw)
     if m:
         return _period_len(m["period"])

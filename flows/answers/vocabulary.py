@@ -38,6 +38,12 @@ NEAR_NEGATIONS = frozenset({"no", "without", "без", "ноль", "zero"})
 NEAR_WINDOW = 2
 # right after the phrase: "бюджет не утвержден", "budget not approved"
 TRAILING_NEGATIONS = frozenset({"not", "не", "нет", "нету"})
+# negative pronouns: a negation right after one agrees with it and negates what
+# follows, not the pronoun: "ничего не изменится" says "nothing", "ничего нет" too
+NEGATIVE_PRONOUNS = frozenset(
+    {"ничего", "ничто", "ничем", "ничему", "никак", "никто", "никого", "никому", "нигде",
+     "никуда", "нисколько", "никакой", "никакого", "никакие", "никаких", "nothing", "none"}
+)  # fmt: skip
 
 ALL_NEGATIONS = NEGATIONS | NEAR_NEGATIONS
 

@@ -96,7 +96,7 @@ async def test_take_qualify_and_history(
     assert took.changed and took.stage == "SAL" and took.card is not None
     assert "Taken by Boris" in took.card.html and "hold" in took.card.html
     labels = [b.label for row in took.card.buttons for b in row]
-    assert labels == ["Qualified", "Not a fit", "Nurture"]
+    assert labels == ["Qualified", "Not a fit", "Nurture", "Back to the bot"]
     dup = await handoff.press(SALES, f"h:{hid}:take", update_id=900)
     assert dup.duplicate
     again = await handoff.press(SALES, f"h:{hid}:take")
