@@ -9,9 +9,10 @@ json module in the HTTP session, asyncio's default event loop, the in-memory FSM
 buttons and typed answers. It makes the same Bot API calls as ours for each update
 (see bot/telegram/replies.py): /start sends a welcome and the first question; a
 button press answers the callback, edits the question to show the choice and sends
-the next question; a typed answer edits the previous question when it had buttons
-and sends the next one. 12 questions (bench/scenario.py checks the texts against
-flows/builtin/bant.yaml), then a closing message.
+the next question; a typed answer edits the question to show the answer and sends
+the next one. BANT's 12 happy-path questions (bench/scenario.py checks the texts
+against flows/builtin/bant.yaml), less the name when Telegram gave one (ours skips
+it too: 11 questions), then a closing message.
 
 It imports nothing from the project, so its start-up time is aiogram's alone.
 """
@@ -124,8 +125,7 @@ def keyboard(index: int) -> InlineKeyboardMarkup | None:
     if not options:
         return None
     rows = [
-        [InlineKeyboardButton(text=label, callback_data=f"a:{qid}:{oid}")]
-        for oid, label in options
+        [InlineKeyboardButton(text=label, callback_data=f"a:{qid}:{oid}")] for oid, label in options
     ]
     rows.append([InlineKeyboardButton(text="Skip", callback_data=f"s:{qid}")])
     return InlineKeyboardMarkup(inline_keyboard=rows)
@@ -146,6 +146,10 @@ async def next_step(
 ) -> None:
     data = await state.update_data({qid: value})
     index = data["index"] + 1
+    if index < len(QUESTIONS) and QUESTIONS[index][0] == "name" and name:
+        # Like ours: the name Telegram gave is not asked again.
+        data = await state.update_data(name=name)
+        index += 1
     if index < len(QUESTIONS):
         await ask(message, state, index)
     else:
@@ -187,19 +191,20 @@ def create_router() -> Router:
             return
         qid, _, options = QUESTIONS[index]
         value = message.text or ""
+        shown = value
         if options:
             by_label = {label.casefold(): oid for oid, label in options}
             oid = by_label.get(value.strip().casefold())
             if oid is None:
                 await message.answer("Sorry, I didn't catch that. Please pick one of the buttons.")
                 return
-            # Like ours: the question typed over loses its buttons and shows the choice.
-            await bot.edit_message_text(
-                f"{question_text(index)}\n✓ {dict(options)[oid]}",
-                chat_id=message.chat.id,
-                message_id=data["message_id"],
-            )
-            value = oid
+            shown, value = dict(options)[oid], oid
+        # Like ours: the answered question shows the answer (and loses its buttons).
+        await bot.edit_message_text(
+            f"{question_text(index)}\n✓ {shown}",
+            chat_id=message.chat.id,
+            message_id=data["message_id"],
+        )
         name = message.from_user.first_name if message.from_user else None
         await next_step(message, state, qid, value, name)
 

@@ -309,10 +309,9 @@ def wait_http(url: str, timeout: float) -> bool:
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        with contextlib.suppress(OSError):
-            with urllib.request.urlopen(url, timeout=1) as response:
-                if response.status == 200:
-                    return True
+        with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=1) as response:
+            if response.status == 200:
+                return True
         time.sleep(0.05)
     return False
 
@@ -330,8 +329,9 @@ def measure(
     answers: int | None = None,
     warmup: int = 0,
     profile: Path | None = None,
-    stall: float = 30.0,
+    stall: float = 15.0,
     settle: float = 1.0,
+    limits: dict[str, Any] | None = None,
 ) -> Measure:
     """Start a fake API and the bot, play N prospects, return the figures."""
     result = Measure(target.name, n, db_kind if target.durable else "none", mode, processes)
@@ -340,7 +340,13 @@ def measure(
     spy: subprocess.Popen[bytes] | None = None
     db_url = dbs.fresh(db_kind) if target.durable else None
     try:
-        fake.cmd("setup", token=TOKEN, sales_chat_id=SALES_CHAT, webhook_concurrency=40)
+        fake.cmd(
+            "setup",
+            token=TOKEN,
+            sales_chat_id=SALES_CHAT,
+            webhook_concurrency=40,
+            limits=limits or {},
+        )
         secret = "bench-secret-" + str(os.getpid())
         ports = [free_port() for _ in range(processes)]
         if balancer is not None:
@@ -386,7 +392,7 @@ def measure(
         if profile is not None:
             spy = subprocess.Popen(
                 [str(Path(PY).parent / "py-spy"), "record", "--pid", str(bots[0].pid),
-                 "--format", "raw", "--rate", "250", "--threads", "-o", str(profile)],
+                 "--format", "raw", "--rate", "250", "--gil", "-o", str(profile)],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )  # fmt: skip
@@ -394,7 +400,9 @@ def measure(
         cpu0 = [proc_cpu(b.pid) for b in bots]
         fake_cpu0 = proc_cpu(fake.pid)
         busy0, wall0 = system_busy(), time.monotonic()
-        figures = fake.cmd("play", n=n, first_id=1_000_000, answers=answers, stall=stall)
+        figures = fake.cmd(
+            "play", n=n, first_id=1_000_000, answers=answers, stall=stall, timeout=3600
+        )
         busy1, wall1 = system_busy(), time.monotonic()
         cpu1 = [proc_cpu(b.pid) for b in bots]
         fake_cpu1 = proc_cpu(fake.pid)
@@ -504,7 +512,10 @@ http {{
         )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), 1):
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", self.port), 1),
+            ):
                 return
             time.sleep(0.05)
         raise RuntimeError(f"nginx did not start: {(d / 'error.log').read_text(errors='replace')}")
@@ -583,6 +594,23 @@ CATEGORIES = (
 )
 
 
+CAUSES = (
+    ("pydantic rebuilds aiogram's Response[...] class (weak generic cache)", "create_generic_"),
+    ("aiogram parses the Bot API answer (check_response)", "check_response (aiogram"),
+    ("InterviewService (database transaction and engine)", "InterviewService._run"),
+    ("sending the reply (send_reply: aiogram, pacing, HTTP)", "send_reply (bot/"),
+    ("note_message (a second transaction per question sent)", "note_message (bot/"),
+    ("SQLAlchemy", "sqlalchemy/"),
+    ("aiosqlite / sqlite3", "aiosqlite/"),
+    ("asyncpg", "asyncpg/"),
+    ("the flow engine (flows/)", "(flows/"),
+    ("polling: getUpdates and update parsing", "_listen_updates"),
+    ("outbox worker", "outbox_worker.py"),
+    ("timer worker", "timer_worker.py"),
+    ("logging", "logging/"),
+)
+
+
 def categorise(frame: str) -> str:
     location = frame.rsplit(" (", 1)[-1]
     for needle, name in CATEGORIES:
@@ -598,6 +626,7 @@ def summarise_profile(path: Path) -> dict[str, Any]:
     self_fn: Counter[str] = Counter()
     incl_ours: Counter[str] = Counter()
     threads: Counter[str] = Counter()
+    causes: Counter[str] = Counter()
     total = 0
     if not path.exists():
         return {"error": f"no profile written to {path}"}
@@ -611,9 +640,14 @@ def summarise_profile(path: Path) -> dict[str, Any]:
         frames = [f for f in frames if " (" in f]
         if not frames:
             continue
-        threads[thread.split(" ")[0] + " " + (thread.split(" ")[1] if " " in thread else "")] += count
+        threads[thread.split(" ")[0] + " " + (thread.split(" ")[1] if " " in thread else "")] += (
+            count
+        )
         total += count
         leaf = frames[-1]
+        for name, needle in CAUSES:
+            if any(needle in f for f in frames):
+                causes[name] += count
         self_cat[categorise(leaf)] += count
         self_fn[leaf] += count
         for cat in {categorise(f) for f in frames}:
@@ -622,6 +656,7 @@ def summarise_profile(path: Path) -> dict[str, Any]:
             incl_ours[fn] += count
     return {
         "samples": total,
+        "causes": {name: count for name, count in causes.items()},
         "self_by_package": self_cat.most_common(),
         "inclusive_by_package": incl_cat.most_common(),
         "top_self": self_fn.most_common(20),
@@ -742,8 +777,9 @@ def notes_lines(measures: list[Measure]) -> list[str]:
             bits.append(f"failed calls {f.get('failed_sample')}")
         if f.get("problem_count"):
             bits.append(f"fake-server problems {f.get('problems')}")
-        if f.get("unmatched"):
-            bits.append(f"messages that were not questions: {f.get('unmatched')}")
+        unmatched = {k: v for k, v in (f.get("unmatched") or {}).items() if not k.startswith("Hi")}
+        if unmatched:
+            bits.append(f"messages that were neither questions nor closings: {unmatched}")
         if f.get("crashed"):
             bits.append(f"crashed: {f.get('crashed')}")
         if m.error:
@@ -760,19 +796,26 @@ def profile_lines(summary: dict[str, Any] | None) -> list[str]:
         return [f"(profile failed: {summary['error']})"]
     total = max(1, summary["samples"])
     out = [
-        f"py-spy, 250 samples/s, attached to `python -m bot` during an N=100 polling run on "
-        f"SQLite (a separate run: sampling slows the process). {summary['samples']} samples "
-        "of threads on CPU (idle waits excluded).",
+        f"py-spy record --gil, 250 samples/s, attached to `python -m bot` during an N=100 "
+        f"polling run on SQLite (a separate run: sampling slows the process). "
+        f"{summary['samples']} samples of the thread holding the GIL (Python work; waits "
+        "and C code running without the GIL are not counted).",
         "",
-        "By thread: "
-        + ", ".join(f"{name.strip()} {100 * c / total:.0f}%" for name, c in summary["threads"]),
+        "| where (inclusive, a sample can count in several) | % |",
+        "|---|---|",
+        *[
+            f"| {name} | {100 * count / total:.1f} |"
+            for name, count in sorted(summary.get("causes", {}).items(), key=lambda kv: -kv[1])
+        ],
         "",
         "| package | self % | inclusive % |",
         "|---|---|---|",
     ]
     incl = dict(summary["inclusive_by_package"])
     for name, count in summary["self_by_package"]:
-        out.append(f"| {name} | {100 * count / total:.1f} | {100 * incl.get(name, 0) / total:.1f} |")
+        out.append(
+            f"| {name} | {100 * count / total:.1f} | {100 * incl.get(name, 0) / total:.1f} |"
+        )
     out += ["", "Hottest leaf functions (self %):", ""]
     for fn, count in summary["top_self"][:15]:
         out.append(f"- {100 * count / total:.1f}% `{fn}`")
@@ -782,129 +825,158 @@ def profile_lines(summary: dict[str, Any] | None) -> list[str]:
     return out
 
 
-def write_results(
-    path: Path,
-    args: argparse.Namespace,
-    info: dict[str, Any],
-    measures: list[Measure],
-    scaleout: list[Measure],
-    memory: list[Measure],
-    profile: dict[str, Any] | None,
-    elapsed: float,
-    load_before: list[str],
-) -> None:
+def store_and_write(path: Path, section: str, run: dict[str, Any]) -> dict[str, Any]:
+    """Keep this run's section in bench/results.json (the other section, default/full
+    or memory, stays as its last run left it) and write RESULTS.md from both."""
+    store = path.with_name("results.json")
+    data: dict[str, Any] = {}
+    with contextlib.suppress(OSError, ValueError):
+        data = json.loads(store.read_text())
+    data.setdefault("runs", {})[section] = run
+    store.write_text(json.dumps(data, indent=1, default=str))
+    path.write_text(render(data))
+    return data
+
+
+def _measures(items: list[dict[str, Any]]) -> list[Measure]:
+    return [Measure(**item) for item in items]
+
+
+def render(data: dict[str, Any]) -> str:
+    runs = data.get("runs", {})
+    main_run = runs.get("main")
+    memory_run = runs.get("memory")
     lines = [
         "# Benchmark results",
         "",
-        f"Written by `python bench/run.py {' '.join(sys.argv[1:])}`".rstrip() + " on "
-        f"{time.strftime('%Y-%m-%d %H:%M')} in {elapsed:.0f} s. Figures are measured, "
-        "never asserted; how they are taken is in bench/run.py's docstring and below.",
-        "",
-        "## Machine",
-        "",
-        f"- nproc {info['nproc']}, CPU {info['cpu']}, memory {info['memory']}, "
-        f"kernel {info['kernel']}",
-        f"- Python {info['python']}, aiogram {info['aiogram']}",
-        f"- load average before the run: {' '.join(load_before)}; after: "
-        f"{' '.join(Path('/proc/loadavg').read_text().split()[:3])}. The `other load cores` "
-        "column is the CPU that processes outside the benchmark used during each measurement "
-        "(above ~0.2 the machine was shared and the figures are noisy).",
+        "Written by bench/run.py (see its docstring). Figures are measured, never asserted.",
         "",
     ]
-    if measures:
-        lines += ["## Headline: ours against the bare aiogram bot", ""]
-        lines += headline(measures)
+    for label, run in (("Load benchmark", main_run), ("Memory", memory_run)):
+        if not run:
+            continue
+        info = run["machine"]
         lines += [
+            f"## {label}: how this run was made",
             "",
-            "Targets (issue 7): throughput >= 1.0x (0.8x floor), p99 at N=100 <= 1.2x, "
-            "start-up <= 1.3x.",
+            f"- command: `{run['command']}`, {run['date']}, {run['elapsed']:.0f} s",
+            f"- machine: nproc {info['nproc']}, CPU {info['cpu']}, memory {info['memory']}, "
+            f"kernel {info['kernel']}; Python {info['python']}, aiogram {info['aiogram']}",
+            f"- load average before: {' '.join(run['load_before'])}, after: "
+            f"{' '.join(run['load_after'])}. {run['loaded_note']}",
+            f"- fake Telegram limits: {run['limits']}",
             "",
-            "## All figures",
-            "",
-            HEADER,
         ]
-        lines += [row(m) for m in measures]
-    if scaleout:
+    if main_run:
+        measures = _measures(main_run["measures"])
+        scaleout = _measures(main_run["scaleout"])
+        if measures:
+            lines += ["## Headline: ours against the bare aiogram bot", "", *headline(measures)]
+            lines += [
+                "",
+                "Targets (issue 7): throughput >= 1.0x (0.8x floor) at N = 100 and 1,000, "
+                "p99 at N = 100 <= 1.2x, start-up <= 1.3x.",
+                "",
+                "## All figures",
+                "",
+                HEADER,
+                *[row(m) for m in measures],
+            ]
+        if scaleout:
+            lines += [
+                "",
+                "## Scale-out: nginx before 1 and 2 processes (webhook, PostgreSQL)",
+                "",
+                HEADER,
+                *[row(m) for m in scaleout],
+            ]
+            for m in scaleout:
+                if m.figures:
+                    lines.append(
+                        f"- {m.processes} process(es): CPU per process "
+                        f"{[round(c, 2) for c in m.figures['per_process_cpu']]} s, "
+                        f"nginx {m.figures.get('nginx_cpu_s', 0):.2f} s, cores used by the "
+                        f"bots {m.figures['cores_used']:.2f} of {main_run['machine']['nproc']}"
+                    )
+    if memory_run:
+        memory = _measures(memory_run["measures"])
         lines += [
             "",
-            "## Scale-out: nginx before 1 and 2 processes (webhook, PostgreSQL)",
+            f"## Memory: {memory[0].n if memory else '?'} interviews in progress",
             "",
-            HEADER,
-        ]
-        lines += [row(m) for m in scaleout]
-        for m in scaleout:
-            if m.figures:
-                lines.append(
-                    f"- {m.processes} process(es): CPU per process "
-                    f"{[round(c, 2) for c in m.figures['per_process_cpu']]} s, "
-                    f"nginx {m.figures.get('nginx_cpu_s', 0):.2f} s, "
-                    f"cores used by the bots {m.figures['cores_used']:.2f} of {info['nproc']}"
-                )
-    if memory:
-        lines += ["", "## Memory: 10,000 interviews in progress", ""]
-        lines += [
             "| bot | idle RSS MiB | after warm-up MiB | with the interviews in progress MiB "
-            "| growth over idle | growth over warm |",
-            "|---|---|---|---|---|---|",
+            "| growth over idle | growth over warm | updates |",
+            "|---|---|---|---|---|---|---|",
         ]
         for m in memory:
             f = m.figures
-            if not f:
+            if not f or m.error:
                 lines.append(f"| {m.target} | failed: {m.error} |")
                 continue
             lines.append(
                 f"| {m.target} | {f['idle_rss_mb']:.1f} | {f['warm_rss_mb']:.1f} "
                 f"| {f['rss_mb']:.1f} | {f['rss_mb'] - f['idle_rss_mb']:+.1f} "
-                f"| {f['rss_mb'] - f['warm_rss_mb']:+.1f} |"
+                f"| {f['rss_mb'] - f['warm_rss_mb']:+.1f} | {f['handled']} |"
             )
         lines += [
             "",
-            "Each prospect sent /start and answered two questions, then went quiet "
-            f"({memory[0].n} prospects). Idle: right after start-up; warm: after "
-            "20 whole interviews (flows compiled, templates loaded). Target: < 30 MB over "
-            "the idle bot.",
+            "Each prospect sent /start and answered two questions, then went quiet. Idle: "
+            "right after start-up; warm: after 20 whole interviews (flows compiled, "
+            "templates loaded). Target: < 30 MB over the idle bot for 10,000.",
         ]
-    durable = durable_lines(measures + scaleout + memory)
+    everything = []
+    if main_run:
+        everything += _measures(main_run["measures"]) + _measures(main_run["scaleout"])
+    if memory_run:
+        everything += _measures(memory_run["measures"])
+    durable = durable_lines(everything)
     if durable:
         lines += ["", "## What our bot committed", "", *durable]
-    notes = notes_lines(measures + scaleout + memory)
+    notes = notes_lines(everything)
     if notes:
         lines += ["", "## Anomalies", "", *notes]
-    lines += ["", "## Where the time goes", "", *profile_lines(profile)]
-    lines += [
-        "",
-        "## How it is measured",
-        "",
-        "- Fake Telegram: tests/fakebot's server in its own process (bench/fake_api.py, on "
-        "uvloop), no rate limits, webhook deliveries up to 40 at once; the prospects live in "
-        "that process and answer each question the moment the bot's sendMessage arrives, "
-        "so each prospect has one update outstanding at a time.",
-        f"- One interview: /start and 12 answers, {UPDATES_PER_INTERVIEW} updates (BANT's "
-        "happy path, bench/scenario.py); one button answer in three is typed instead.",
-        "- updates/s: updates that got a reply, divided by the time from the first /start to "
-        "the last reply. Latency: from the moment the update is queued at the fake server "
-        "to the bot's first sendMessage in that chat after it (both on the same monotonic "
-        "clock).",
-        "- lost: prospects whose interview did not reach the closing message (30 s with no "
-        "progress ends a measurement). Failed calls: Bot API calls answered with an error.",
-        "- Peak RSS: VmHWM of the bot process (the largest of the processes in scale-out). "
-        "CPU: user+system seconds of the bot process(es) during the play, per 1,000 "
-        "updates handled. Bot cores: that CPU over the wall time.",
-        "- Start-up: from spawning the process to its first getUpdates (polling) or "
-        "setWebhook (webhook) reaching the fake server.",
-        "- Ours: `python -m bot` with a fresh SQLite file or PostgreSQL database, LOG_LEVEL "
-        "INFO as deployed. Bare: `python bench/bare_bot.py`, aiogram's defaults.",
-        "",
-        "## Commands",
-        "",
-        "```",
-        "python bench/run.py            # default: N=10, 100; SQLite; polling; profile",
-        "python bench/run.py --full     # + N=1000, PostgreSQL, webhook, nginx scale-out",
-        "python bench/run.py --memory   # 10,000 interviews in progress",
-        "```",
-        "",
-    ]
-    path.write_text("\n".join(lines))
+    lines += ["", "## Where the time goes", ""]
+    lines += profile_lines(main_run.get("profile") if main_run else None)
+    lines += ["", *METHOD]
+    return "\n".join(lines) + "\n"
+
+
+METHOD = [
+    "## How it is measured",
+    "",
+    "- Fake Telegram: tests/fakebot's server in its own process (bench/fake_api.py, on "
+    "uvloop); webhook deliveries up to 40 at once; the prospects live in that process and "
+    "answer each question the moment the bot's sendMessage arrives (no think time), so each "
+    "prospect has one update outstanding at a time.",
+    f"- One interview: /start and 11 answers, {UPDATES_PER_INTERVIEW} updates (BANT's happy "
+    "path, bench/scenario.py; the name is not asked: Telegram gave it); one button answer in "
+    "three is typed instead. Both bots make the same calls per update: a button: "
+    "answerCallbackQuery, editMessageText, sendMessage; a typed answer: editMessageText, "
+    "sendMessage.",
+    "- updates/s: updates that got a reply, over the time from the first /start to the last "
+    "reply. Latency: from the moment the update is queued at the fake server to the bot's "
+    "first sendMessage in that chat after it (one monotonic clock).",
+    "- lost: prospects whose interview did not reach the closing message (no progress for "
+    "the stall time ends a measurement). Failed calls: Bot API calls answered with an error.",
+    "- Peak RSS: VmHWM of the bot process (the largest one in scale-out). CPU: user+system "
+    "seconds of the bot process(es) during the play, per 1,000 updates handled. Bot cores: "
+    "that CPU over the wall time. Harness cores: the fake Telegram's CPU likewise (near 1.0 "
+    "would mean the harness, not the bot, is the limit). Other load: CPU used meanwhile by "
+    "processes outside the benchmark (above ~0.2 the machine was shared: noisy figures).",
+    "- Start-up: from spawning the process to its first getUpdates (polling) or setWebhook "
+    "(webhook) reaching the fake server.",
+    "- Ours: `python -m bot`, a fresh SQLite file or PostgreSQL database, LOG_LEVEL INFO as "
+    "deployed. Bare: `python bench/bare_bot.py`, aiogram's defaults.",
+    "",
+    "## Commands",
+    "",
+    "```",
+    "python bench/run.py            # default: N = 10, 100; SQLite; polling; profile",
+    "python bench/run.py --full     # + N = 1000, PostgreSQL, webhook, nginx scale-out",
+    "python bench/run.py --memory   # 10,000 interviews in progress",
+    "python bench/run.py --limits telegram   # the fake enforces Telegram's rate limits",
+    "```",
+]
 
 
 # ---------------------------------------------------------------------- main
@@ -916,12 +988,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--memory", action="store_true", help="only the memory measurement")
     p.add_argument("--memory-n", type=int, default=10_000)
     p.add_argument("--n", help="comma-separated N (default 10,100; --full adds 1000)")
+    p.add_argument(
+        "--limits",
+        choices=("none", "telegram"),
+        default="none",
+        help="none: the fake answers everything; telegram: it enforces Telegram's limits "
+        "(3 per 3 s per chat, 20 a minute per group, 30 a second per bot) with 429s",
+    )
+    p.add_argument("--stall", type=float, default=15.0, help="s without progress ends a play")
     p.add_argument("--no-profile", action="store_true")
     p.add_argument("--bare-only", action="store_true", help="test the harness: bare vs bare")
     p.add_argument("--no-scaleout", action="store_true")
     p.add_argument("--out", type=Path, default=BENCH / "RESULTS.md")
     p.add_argument("--keep", action="store_true", help="keep the temp dir (logs, databases)")
     return p.parse_args(argv)
+
+
+LIMITS = {"none": None, "telegram": {"telegram_scale": 1.0}}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -931,17 +1014,17 @@ def main(argv: list[str] | None = None) -> int:
     info = machine_info()
     workdir = Path(tempfile.mkdtemp(prefix="qualibot-bench-"))
     dbs = Databases(workdir)
-    ours = Target.bare() if args.bare_only else Target.ours()
+    ours = Target.ours()
     if args.bare_only:
-        ours = Target("ours", ours.argv, False)  # the harness check: bare on both sides
+        ours = Target("ours", Target.bare().argv, False)  # the harness check: bare twice
     bare = Target.bare()
     measures: list[Measure] = []
     scaleout: list[Measure] = []
-    memory: list[Measure] = []
     profile: dict[str, Any] | None = None
     sizes = [int(x) for x in args.n.split(",")] if args.n else [10, 100]
     if args.full and not args.n:
         sizes.append(1000)
+    common = {"workdir": workdir, "dbs": dbs, "limits": LIMITS[args.limits], "stall": args.stall}
 
     def report(m: Measure) -> None:
         print(row(m), flush=True)
@@ -950,11 +1033,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.memory:
             for target in (ours, bare):
-                m = measure(
-                    target, args.memory_n, workdir=workdir, dbs=dbs, answers=2, warmup=20,
-                    stall=60.0,
-                )  # fmt: skip
-                memory.append(m)
+                m = measure(target, args.memory_n, answers=2, warmup=20, **common)
+                measures.append(m)
                 report(m)
         else:
             configs = [("sqlite", "polling")]
@@ -965,43 +1045,49 @@ def main(argv: list[str] | None = None) -> int:
                     for target in (ours, bare):
                         if target is bare and db_kind != configs[0][0] and mode == "polling":
                             continue  # the bare bot has no database: polling measured once
-                        m = measure(target, n, workdir=workdir, dbs=dbs, db_kind=db_kind, mode=mode)
+                        m = measure(target, n, db_kind=db_kind, mode=mode, **common)
                         measures.append(m)
                         report(m)
             if not args.no_profile and not args.bare_only:
                 prof_path = workdir / "profile.txt"
-                measure(ours, 100, workdir=workdir, dbs=dbs, profile=prof_path)
+                m = measure(ours, 100, profile=prof_path, **common)
+                if m.error:
+                    print(f"profile run failed: {m.error}", flush=True)
                 profile = summarise_profile(prof_path)
-                shutil.copy(prof_path, BENCH / "profile-raw.txt")
             if args.full and not args.no_scaleout:
                 nginx = Nginx(workdir)
                 n = max(sizes)
                 for processes in (1, 2):
                     m = measure(
-                        ours, n, workdir=workdir, dbs=dbs, db_kind="postgresql", mode="webhook",
-                        processes=processes, balancer=nginx,
+                        ours, n, db_kind="postgresql", mode="webhook", processes=processes,
+                        balancer=nginx, **common,
                     )  # fmt: skip
                     scaleout.append(m)
                     report(m)
     finally:
         dbs.drop_all()
         elapsed = time.monotonic() - started
-        write_results(
-            args.out, args, info, measures, scaleout, memory, profile, elapsed, load_before
+        load_after = Path("/proc/loadavg").read_text().split()[:3]
+        every = measures + scaleout
+        others = [m.figures.get("other_load_cores", 0.0) for m in every if m.figures]
+        worst = max(others, default=0.0)
+        loaded_note = f"Other processes used up to {worst:.2f} cores during a measurement: " + (
+            "the machine was LOADED, figures are noisy." if worst > 0.2 else "quiet enough."
         )
-        (args.out.with_suffix(".json")).write_text(
-            json.dumps(
-                {
-                    "machine": info,
-                    "measures": [m.__dict__ for m in measures],
-                    "scaleout": [m.__dict__ for m in scaleout],
-                    "memory": [m.__dict__ for m in memory],
-                    "profile": profile,
-                },
-                indent=1,
-                default=str,
-            )
-        )
+        run = {
+            "command": "python bench/run.py " + " ".join(sys.argv[1:] if argv is None else argv),
+            "date": time.strftime("%Y-%m-%d %H:%M"),
+            "elapsed": elapsed,
+            "machine": info,
+            "load_before": load_before,
+            "load_after": load_after,
+            "loaded_note": loaded_note,
+            "limits": args.limits,
+            "measures": [m.__dict__ for m in measures],
+            "scaleout": [m.__dict__ for m in scaleout],
+            "profile": profile,
+        }
+        store_and_write(args.out, "memory" if args.memory else "main", run)
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
     print(f"wrote {args.out} in {time.monotonic() - started:.0f} s", flush=True)

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("qualibot")
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+POLLING_CONCURRENCY = 32  # updates handled at once (each chat still one at a time)
 
 
 def main() -> int:
@@ -57,6 +58,7 @@ def configure_logging(settings: Settings) -> None:
         # One line per update and per webhook request is noise at INFO.
         logging.getLogger("aiogram.event").setLevel(logging.WARNING)
         logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+        logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     secrets_: list[str] = []
     if settings.bot_token is not None:
         secrets_.extend(token_secrets(settings.bot_token.get_secret_value()))
@@ -230,6 +232,9 @@ class BotRunner:
                 close_bot_session=False,
                 polling_timeout=self.polling_timeout,
                 allowed_updates=dp.resolve_used_update_types(),
+                # Backpressure: a burst of updates waits here rather than piling up
+                # tasks that would all queue for the database's connection pool.
+                tasks_concurrency_limit=POLLING_CONCURRENCY,
             ),
             name="polling",
         )

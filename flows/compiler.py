@@ -12,6 +12,12 @@ Events:
 - `knockout`: any question -> `out`;
 - `finish`: any question -> `done` (an intent or event that ends the interview).
 
+Once built, each question's `next` transitions are read back from the machine
+into `QuestionProg.routes`, so `CompiledFlow.progress` can look ahead along the
+path without stepping an interview (one trigger per question otherwise); other
+per-question lookups (re-ask text, whether it may be skipped, contact fields,
+parameters' static facts) are settled here too, once per flow version.
+
 Compiled flows are cached by digest (the sha256 of the source text).
 """
 

@@ -7,6 +7,13 @@ service passes the InterviewState in and stores the new one from the Step.
 Every input moves the interview or counts as a miss; the second miss on a
 question records it as unknown and moves on, and transitions only go forward,
 so an interview ends after at most 2 inputs per question.
+
+Cost per answer: one trigger of the machine's event (plus one per question
+passed over by `skip_if` or a known contact); `progress` and `question` only
+read the machine's transitions (`QuestionProg.routes`) and trigger nothing. The
+states, records and steps of the hot path are built by positional makers
+(`flows.state.positional_maker`), and a pressed button's parse is built once
+per option and language.
 """
 
 from __future__ import annotations
@@ -235,6 +242,9 @@ class CompiledFlow:
         cursor = _Cursor(qid)
         if not self._next.trigger(cursor, ctx):  # pragma: no cover - validated flows
             raise RuntimeError(f"question '{qid}' has no way out")
+        target = cursor.state
+        if target in _ENDS or not self._q[target].may_skip:
+            return target  # the common case: no skip to look at
         self._settle(cursor, ctx, state)
         return cursor.state
 
@@ -338,15 +348,17 @@ class CompiledFlow:
         if qp is None:
             return ""
         source = qp.reask_source or self.flow.texts["reask"]
-        labels = qp.labels.get(state.lang, ())
-        options = ", ".join(f"{i}) {label}" for i, (_, label) in enumerate(labels, 1))
         text = source.get(state.lang) or next(iter(source.values()))
         if "{" not in text:
             return text
-        return render(
-            text,
-            self._variables(state, {"options": options, "question": self.render(qp.text, state)}),
-        )
+        names = template_names(text)
+        extra = {}
+        if "options" in names:
+            labels = qp.labels.get(state.lang, ())
+            extra["options"] = ", ".join(f"{i}) {label}" for i, (_, label) in enumerate(labels, 1))
+        if "question" in names:
+            extra["question"] = self.render(qp.text, state)
+        return render(text, self._variables(state, extra, names))
 
     def progress(self, state: InterviewState) -> tuple[int, int]:
         """(questions answered, expected total on the current path)."""
@@ -579,7 +591,13 @@ class CompiledFlow:
         ]
 
     def _from_option(self, qp: QuestionProg, option, lang: str) -> _Parsed | None:
-        ids = [option] if isinstance(option, str) else list(option)
+        if type(option) is str:
+            parsed = qp.parsed.get((option, lang))
+            if parsed is not None:  # this button was pressed before
+                return parsed
+            ids = [option]
+        else:
+            ids = [option] if isinstance(option, str) else list(option)
         if not ids or any(i not in qp.points for i in ids):
             return None
         if len(ids) > 1 and qp.kind != "multi":

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from flows.engine import Ctx
 from flows.state import AnswerRecord, InterviewState, positional_maker
 
 if TYPE_CHECKING:
@@ -114,15 +115,23 @@ _new_result = positional_maker(Result)
 
 
 def score(compiled: CompiledFlow, state: InterviewState) -> Result:
-    from flows.engine import Ctx
-
     flow = compiled.flow
     prog = compiled.program
     lang = state.lang
+    # one pass: each parameter's answers, and the sum of its known ones
     by_param: dict[str, list[AnswerRecord]] = {}
+    sums: dict[str, int] = {}
     for a in state.answers:
-        if a.parameter is not None:
-            by_param.setdefault(a.parameter, []).append(a)
+        pid = a.parameter
+        if pid is None:
+            continue
+        recs = by_param.get(pid)
+        if recs is None:
+            by_param[pid] = [a]
+        else:
+            recs.append(a)
+        if not a.unknown:
+            sums[pid] = sums.get(pid, 0) + a.points
 
     params: list[ParameterResult] = []
     total = 0
@@ -130,11 +139,11 @@ def score(compiled: CompiledFlow, state: InterviewState) -> Result:
     actions: list[tuple[str, str]] = []
     scores: dict[str, float] = {}  # what running_scores would say: caps reuse it
     for p in prog.params:
-        recs = by_param.get(p.id, ())
-        known = [a for a in recs if not a.unknown]
-        points = min(p.max, max(p.min, sum(a.points for a in known)))
-        scores[p.id] = points
-        unknown = not known
+        pid = p.id
+        recs = by_param.get(pid, ())
+        unknown = pid not in sums
+        points = min(p.max, max(p.min, sums.get(pid, 0)))
+        scores[pid] = points
         weak = not unknown and points < p.weak_threshold
         action = None
         if unknown or weak:
@@ -160,8 +169,8 @@ def score(compiled: CompiledFlow, state: InterviewState) -> Result:
     percent = round(total * 100 / max_total, 1) if max_total else 0.0
 
     fit_lo, fit_hi = prog.param_range["fit"]
-    fit_recs = [a for a in by_param.get("fit", []) if not a.unknown]
-    fit_score = min(fit_hi, max(fit_lo, sum(a.points for a in fit_recs)))
+    fit_recs = [a for a in by_param.get("fit", ()) if not a.unknown]
+    fit_score = min(fit_hi, max(fit_lo, sums.get("fit", 0)))
     fit_reasons = tuple((f"{a.question_id}: {a.reason or a.raw or ''}", a.points) for a in fit_recs)
 
     eng_lo, eng_hi = prog.param_range["engagement"]

@@ -211,9 +211,9 @@ class ErrorIsolation(BaseMiddleware):
         text = say("busy" if busy else "apology", user.language_code if user else None)
         try:
             if isinstance(event, Update) and event.callback_query is not None:
-                # Unanswered callbacks spin; if it was answered already this fails quietly.
+                # Stop the spinner; if the press was answered already this does nothing,
+                # so the message below still tells the prospect.
                 await bot.answer_callback_query(event.callback_query.id, text=text)
-                return
             now = self.clock()
             last = self._apologised.get(ctx.chat.id)
             if last is not None and now - last < self.apology_every:

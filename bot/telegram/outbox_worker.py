@@ -11,6 +11,10 @@ Guarantees and how:
 - Nothing lost: rows stay in the database until marked; a crash leaves them
   `sending` until the lease runs out, then they are claimed again. A graceful
   stop hands back the rows it has not started.
+- A card is never given up for what an operator or time can fix (Telegram
+  down, the bot removed from the sales chat): it waits and is retried, less
+  often as it ages. Messages to prospects give up after a few attempts, and at
+  once on a 403 (the prospect blocked the bot).
 - Never sent twice by us: a row is marked sent (with the card's message id
   attached to the handoff, in the same transaction) right after Telegram
   accepts it, and only the worker holding the claim may mark it. The one gap
@@ -66,6 +70,8 @@ log = logging.getLogger(__name__)
 Sleep = Callable[[float], Awaitable[None]]
 _TAG = re.compile(r"<[^>]+>")
 CARD_KINDS = ("card", "card_edit")
+# Bad requests that mean "the sales chat is wrong or closed to us", not "this card is bad".
+SALES_CHAT_PROBLEMS = ("chat not found", "not enough rights", "have no rights", "not a member")
 
 
 @dataclass(frozen=True)
@@ -312,11 +318,13 @@ class OutboxWorker:
         except _Permanent as exc:
             await self._fail(row, str(exc), permanent=True)
         except TelegramForbiddenError as exc:
-            # The prospect blocked the bot (the retry middleware marked the lead), or the
-            # bot left the sales chat: retrying cannot help.
-            await self._fail(row, f"forbidden: {exc.message}", permanent=True)
+            # A prospect who blocked the bot (the retry middleware marked the lead): retrying
+            # cannot help. For a card it means the bot lost the sales chat: fixable, so kept.
+            await self._fail(row, f"forbidden: {exc.message}", permanent=row.kind not in CARD_KINDS)
         except TelegramBadRequest as exc:
-            await self._fail(row, f"bad request: {exc.message}", permanent=True)
+            chat_problem = any(s in exc.message.lower() for s in SALES_CHAT_PROBLEMS)
+            permanent = row.kind not in CARD_KINDS or not chat_problem
+            await self._fail(row, f"bad request: {exc.message}", permanent=permanent)
         except (TelegramServerError, TelegramNetworkError) as exc:
             await self._fail(row, f"{type(exc).__name__}: {exc.message}", permanent=False)
         except TelegramAPIError as exc:
@@ -342,6 +350,18 @@ class OutboxWorker:
         raise _Permanent(f"unknown outbox kind {row.kind!r}")
 
     async def _send_card(self, payload: dict[str, Any]) -> Message:
+        message = await self._post_card(payload)
+        self._shown(payload)
+        return message
+
+    def _shown(self, payload: dict[str, Any]) -> None:
+        handoff_id = payload.get("handoff_id")
+        if isinstance(handoff_id, int):
+            self.sales_chat.shown.remember(
+                handoff_id, str(payload.get("html", "")), buttons_from_json(payload.get("buttons"))
+            )
+
+    async def _post_card(self, payload: dict[str, Any]) -> Message:
         chat_id = self.sales_chat.chat_id
         text = str(payload.get("html", ""))
         markup = inline_keyboard(buttons_from_json(payload.get("buttons")))
@@ -376,12 +396,16 @@ class OutboxWorker:
             # The card itself was never delivered (dead): this edit becomes the card.
             return await self._send_card(payload)
         chat_id, message_id = target
+        html_ = str(payload.get("html", ""))
+        buttons = buttons_from_json(payload.get("buttons"))
+        if self.sales_chat.shown.same(handoff_id, html_, buttons):
+            return None  # the card already shows exactly this
         try:
             result = await self.bot.edit_message_text(
                 chat_id=chat_id,
                 message_id=message_id,
-                text=str(payload.get("html", "")),
-                reply_markup=inline_keyboard(buttons_from_json(payload.get("buttons"))),
+                text=html_,
+                reply_markup=inline_keyboard(buttons),
             )
         except TelegramBadRequest as exc:
             reason = exc.message.lower()
@@ -389,6 +413,7 @@ class OutboxWorker:
                 log.warning("Card of handoff %s is gone (%s): sending anew", handoff_id, reason)
                 return await self._send_card(payload)
             raise
+        self._shown(payload)
         return result if isinstance(result, Message) else None
 
     async def _card_still_queued(self, handoff_id: int) -> bool:
@@ -439,6 +464,9 @@ class OutboxWorker:
     async def _fail(self, row: Outbox, error: str, *, permanent: bool) -> None:
         assert row.id is not None
         self.failed += 1
+        if row.kind in CARD_KINDS and not permanent:
+            await self._keep_card(row, error)
+            return
         retry_at = None
         if not permanent:
             delay = min(
@@ -456,6 +484,23 @@ class OutboxWorker:
             )
         level = logging.ERROR if status == "dead" else logging.WARNING
         log.log(level, "Outbox %s (%s) failed, now %s: %s", row.id, row.kind, status, error)
+
+    async def _keep_card(self, row: Outbox, error: str) -> None:
+        """A card is never given up for a reason an operator or time can fix (Telegram
+        down, the bot removed from the sales chat): retried, less often the older it
+        is (half its age, between retry_base and retry_cap), without using up attempts."""
+        assert row.id is not None
+        age = (self.clock() - as_utc(row.created_at)).total_seconds()
+        delay = min(self.config.retry_cap, max(self.config.retry_base, age / 2))
+        await self._hand_back([row], self.clock() + timedelta(seconds=delay))
+        log.error(
+            "Card (outbox %s) not delivered, retrying in %.0f s: %s. Check that the bot is "
+            "in the sales chat %s and may post there.",
+            row.id,
+            delay,
+            error,
+            self.sales_chat.chat_id,
+        )
 
 
 class _Later(Exception):

@@ -8,9 +8,39 @@ moves them all at once.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+from collections import OrderedDict
+from typing import Any
 
 log = logging.getLogger(__name__)
+
+
+class ShownCards:
+    """What each card shows now (a digest of its HTML and buttons), so an edit that
+    would change nothing is not sent: Telegram refuses it ("message is not
+    modified") and it would still cost the group's 20 a minute. Memory only; after
+    a restart the first such edit goes out once and is refused harmlessly."""
+
+    def __init__(self, size: int = 5000) -> None:
+        self.size = size
+        self._shown: OrderedDict[int, str] = OrderedDict()
+
+    @staticmethod
+    def _digest(html: str, buttons: Any) -> str:
+        return hashlib.sha256(repr((html, buttons)).encode()).hexdigest()
+
+    def same(self, handoff_id: int, html: str, buttons: Any) -> bool:
+        return self._shown.get(handoff_id) == self._digest(html, buttons)
+
+    def forget(self, handoff_id: int) -> None:
+        self._shown.pop(handoff_id, None)
+
+    def remember(self, handoff_id: int, html: str, buttons: Any) -> None:
+        self._shown[handoff_id] = self._digest(html, buttons)
+        self._shown.move_to_end(handoff_id)
+        if len(self._shown) > self.size:
+            self._shown.popitem(last=False)
 
 
 class SalesChat:
@@ -19,6 +49,7 @@ class SalesChat:
         self.topic_id = topic_id
         self.configured_id = chat_id
         self._former: set[int] = set()
+        self.shown = ShownCards()
 
     def is_sales(self, chat_id: int | str | None) -> bool:
         return chat_id is not None and (chat_id == self.chat_id or chat_id in self._former)

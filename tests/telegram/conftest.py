@@ -136,7 +136,7 @@ class TgEnv:
     async def start(
         self,
         *,
-        database: Database | None = None,
+        database: Database | None = None,  # noqa: F811 (not the fixture: another process's db)
         webhook: bool = False,
         settings: Settings | None = None,
         **options: Any,
@@ -172,6 +172,15 @@ class TgEnv:
         bot = RunningBot(runner, task)
         self.running.append(bot)
         return bot
+
+    async def settle(self, timeout: float = 5.0) -> None:
+        """Nothing left to do: the fake is idle and no bot is still handling an update
+        (a handler that only writes to the database makes no call the fake could see)."""
+        await self.fake.wait_idle(timeout=timeout)
+        for bot in self.running:
+            if not bot.task.done() and bot.runner.app is not None:
+                assert await bot.app.parts.in_flight.drain(timeout)
+        await self.fake.wait_idle(timeout=timeout)
 
     def user(self, name: str = "Alice", **kwargs: Any) -> FakeUser:
         return self.fake.user(name, **kwargs)

@@ -162,3 +162,29 @@ async def test_blocked_prospect_is_marked_and_not_written_to(tg: TgEnv) -> None:
         return not await blocked(bob.id)
 
     assert await eventually(unblocked)
+
+
+async def test_card_waits_while_the_bot_is_out_of_the_sales_chat(
+    tg: TgEnv, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A lost card is a lost deal: a 403 in the sales chat keeps the card queued (with
+    a clear error in the log) until someone adds the bot back."""
+    caplog.set_level(logging.ERROR, logger="bot.telegram.outbox_worker")
+    tg.fake.set_bot_status(tg.sales.id, "kicked")
+    await tg.start()
+    alice = tg.user("Alice")
+    await hot_lead(alice)
+    await tg.fake.wait_until(
+        lambda: sum(c.status == 403 for c in tg.fake.calls_to("sendMessage")) >= 3
+    )
+    assert any("Check that the bot is in the sales chat" in r.getMessage() for r in caplog.records)
+    tg.fake.set_bot_status(tg.sales.id, "administrator")
+    card = await tg.sales.next_message(is_card)
+    assert "Alice" in (card.text or "")
+
+    async def sent() -> bool:
+        async with tg.database.session() as s:
+            row = (await s.exec(select(Outbox).where(col(Outbox.kind) == "card"))).one()
+        return row.status == "sent" and row.attempts <= 1  # the waits used no attempts
+
+    assert await eventually(sent)

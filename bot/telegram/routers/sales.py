@@ -98,24 +98,42 @@ def create_sales_router(deps: Deps) -> Router:
     async def show(bot: Bot, message: Message | None, reply: CardActionReply, token: Any) -> None:
         if message is None:
             return
+        shown = deps.sales_chat.shown
+        handoff_id = _handoff_of(token)
         try:
             if reply.card is not None:
+                card = reply.card
+                if handoff_id is not None and shown.same(handoff_id, card.html, card.buttons):
+                    return  # nothing changed (e.g. "Take" on a card already yours)
                 await bot.edit_message_text(
                     chat_id=message.chat.id,
                     message_id=message.message_id,
-                    text=reply.card.html,
-                    reply_markup=inline_keyboard(reply.card.buttons),
+                    text=card.html,
+                    reply_markup=inline_keyboard(card.buttons),
                 )
+                if handoff_id is not None:
+                    shown.remember(handoff_id, card.html, card.buttons)
             elif reply.ask_reason is not None:
                 await bot.edit_message_reply_markup(
                     chat_id=message.chat.id,
                     message_id=message.message_id,
                     reply_markup=inline_keyboard(reply.ask_reason),
                 )
+                if handoff_id is not None:
+                    shown.forget(handoff_id)  # the buttons differ from any card view now
         except TelegramBadRequest as exc:
             log.warning("Card not updated after %r: %s", token, exc.message)
 
     return router
+
+
+def _handoff_of(token: Any) -> int | None:
+    from bot.services.tokens import TokenError, decode
+
+    try:
+        return decode(str(token)).handoff_id
+    except TokenError:
+        return None
 
 
 def create_fallback_router() -> Router:
