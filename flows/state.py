@@ -94,6 +94,8 @@ def positional_maker(cls: type) -> Callable[..., Any]:
     object is the same: same class, same fields, equal to one made by `cls(...)`.
     No defaults, no checks: pass every field, in declaration order.
     """
+    if hasattr(cls, "__post_init__"):  # it would be skipped: keep such a class on __init__
+        raise TypeError(f"{cls.__name__} has __post_init__; build it with {cls.__name__}(...)")
     names = [f.name for f in fields(cls)]
     ns: dict[str, Any] = {"_new": object.__new__, "_cls": cls, "_set": object.__setattr__}
     args = ", ".join(names)
