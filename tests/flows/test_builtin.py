@@ -218,3 +218,13 @@ def test_bant_cap_big_company(bant):
     assert res.fast_tracked and res.fit_score < 0
     assert res.base_tier == "hot" and res.tier == "warm"
     assert res.caps
+
+
+@pytest.mark.parametrize("flow_id", sorted(builtin_flow_paths()))
+def test_builtin_flows_have_nurture_message_so_warm_leads_get_one(flow_id: str) -> None:
+    # Bug: the built-in flows had no `followup.nurture`, so warm leads got nothing.
+    flow = load_flow(builtin_flow_paths()[flow_id])
+    assert flow.followup is not None and flow.followup.nurture is not None
+    for lang in flow.languages:
+        assert flow.followup.nurture.get(lang), f"{flow_id}: no nurture text in {lang}"
+    assert flow.followup.nurture_url and flow.followup.nurture_url.startswith("https://")
