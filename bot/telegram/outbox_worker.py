@@ -85,6 +85,11 @@ class WorkerConfig:
     retry_cap: float = 300.0
     edit_wait: float = 3.0  # a card edit whose card is not sent yet
     error_pause: float = 2.0  # the database failed: wait before the next claim
+    # Housekeeping, hourly: update ids are kept 3 days (Telegram redelivers for 24 hours),
+    # delivered / dead / cancelled outbox rows 90 days.
+    housekeeping_every: timedelta = timedelta(hours=1)
+    keep_update_ids: timedelta = timedelta(days=3)
+    keep_outbox: timedelta = timedelta(days=90)
 
 
 class _Held(Exception):
@@ -119,6 +124,7 @@ class OutboxWorker:
         self._stopping = asyncio.Event()
         self.sent = 0
         self.failed = 0
+        self._next_housekeeping: datetime | None = None
 
     # ------------------------------------------------------------------ loop
 
@@ -138,6 +144,7 @@ class OutboxWorker:
         log.info("Outbox worker %s started", self.worker_id)
         while not self.stopping:
             self._wake.clear()
+            await self._housekeeping()
             try:
                 claimed = await self.run_once()
             except Exception:
@@ -157,6 +164,23 @@ class OutboxWorker:
                 # Something is scheduled (a retry_after, a backoff): sleep until it is due.
                 await self._pause(max(delay, 0.01), real=False)
         log.info("Outbox worker %s stopped", self.worker_id)
+
+    async def _housekeeping(self) -> None:
+        now = self.clock()
+        if self._next_housekeeping is not None and now < self._next_housekeeping:
+            return
+        self._next_housekeeping = now + self.config.housekeeping_every
+        try:
+            async with self.db.transaction() as session:
+                updates = await repo.purge_processed_updates(
+                    session, now - self.config.keep_update_ids
+                )
+                rows = await outbox.purge_outbox(session, now - self.config.keep_outbox)
+        except Exception:
+            log.exception("Outbox worker: housekeeping failed")
+            return
+        if updates or rows:
+            log.info("Housekeeping: %d old update ids, %d old outbox rows removed", updates, rows)
 
     async def _pause(self, seconds: float, *, real: bool) -> None:
         """Wait `seconds` (the injectable sleep, or real time when idle) or until woken."""

@@ -10,12 +10,19 @@ import os
 import signal
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlmodel import select
 
+from bot.runner import BotRunner
+from storage import outbox
+from storage import repositories as repo
+from storage.database import Database
+from storage.tables import Outbox, ProcessedUpdate
 from tests.fakebot import DEFAULT_TOKEN, FakeTelegramServer
-from tests.telegram.conftest import TgEnv
+from tests.telegram.conftest import TgEnv, eventually
 from tests.telegram.test_prospect import FOUNDER, answers_of, begin
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,18 +44,14 @@ async def test_unreachable_api_at_start_is_waited_out_not_a_crash(
 
 async def test_refused_token_stops_with_exit_code_2(tg: TgEnv) -> None:
     tg.fake.revoke()
-    runner_task = asyncio.create_task(
-        __import__("bot.runner", fromlist=["BotRunner"])
-        .BotRunner(
-            tg.settings(),
-            app_options=tg.app_options(),
-            database=tg.database,
-            handle_signals=False,
-            startup_delays=(0.05, 0.1),
-        )
-        .run()
+    runner = BotRunner(
+        tg.settings(),
+        app_options=tg.app_options(),
+        database=tg.database,
+        handle_signals=False,
+        startup_delays=(0.05, 0.1),
     )
-    assert await asyncio.wait_for(runner_task, 10) == 2
+    assert await asyncio.wait_for(runner.run(), 10) == 2
 
 
 async def test_stop_finishes_updates_in_flight_then_takes_no_more(tg: TgEnv) -> None:
@@ -107,8 +110,6 @@ async def _first_poll(fake: FakeTelegramServer, since: int, timeout: float = 30)
 async def test_python_m_bot_survives_sigkill_and_stops_on_sigterm(
     fake_api: FakeTelegramServer, tmp_path: Path, backend: str
 ) -> None:
-    from storage.database import Database
-
     fake = fake_api
     fake.group("Sales", id=-1001000000001)
     db_path = tmp_path / "bot.db"
@@ -147,3 +148,24 @@ async def test_python_m_bot_survives_sigkill_and_stops_on_sigterm(
     assert "Long polling started" in logs and "Stopped" in logs
     secret_half = DEFAULT_TOKEN.split(":", 1)[1]
     assert DEFAULT_TOKEN not in logs and secret_half not in logs
+
+
+async def test_housekeeping_forgets_old_update_ids_and_delivered_rows(tg: TgEnv) -> None:
+    long_ago = tg.time.now() - timedelta(days=100)
+    async with tg.database.transaction() as s:
+        await repo.mark_update_processed(s, 1, now=long_ago)
+        await repo.mark_update_processed(s, 2, now=tg.time.now())
+        old = await outbox.enqueue(s, "message", 5, {"text": "x"}, now=long_ago)
+    async with tg.database.transaction() as s:
+        row = await outbox.get_outbox(s, old or 0)
+        assert row is not None
+        row.status = "sent"
+    await tg.start()
+
+    async def purged() -> bool:
+        async with tg.database.session() as s:
+            ids = (await s.exec(select(ProcessedUpdate.update_id))).all()
+            rows = (await s.exec(select(Outbox))).all()
+        return list(ids) == [2] and not rows
+
+    assert await eventually(purged)

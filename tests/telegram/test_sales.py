@@ -188,3 +188,37 @@ async def test_card_waits_while_the_bot_is_out_of_the_sales_chat(
         return row.status == "sent" and row.attempts <= 1  # the waits used no attempts
 
     assert await eventually(sent)
+
+
+async def answer_warm(user: FakeUser) -> StoredMessage:
+    """Answer BANT with buttons, skipping the role and the timing (DOMAIN.md's warm
+    variant), and return the closing message."""
+    await begin(user)
+    question = user.last_message
+    assert question is not None
+    while (question.text or "")[:1].isdigit():
+        text = question.text or ""
+        options = [b for b in question.button_texts if b not in ("← Back", "Skip")]
+        if not question.has_inline_keyboard:  # the phone: a reply keyboard
+            user.send("Skip")
+        elif "part in choosing" in text or "up and running" in text or not options:
+            user.click("Skip", message=question)
+        else:
+            user.click(options[0], message=question)
+        question = await user.next_message()
+    return question
+
+
+async def test_warm_closing_offers_a_person_and_the_press_is_scored(tg: TgEnv) -> None:
+    tg.fake.require_callback_answers = True
+    await tg.start()
+    alice = tg.user("Alice")
+    closing = await answer_warm(alice)
+    assert "stay in touch" in (closing.text or "")  # the warm tier's closing
+    assert tg.sales.messages() == []  # warm: no card
+    alice.click("Talk to a person", message=closing)
+    said = await alice.next_message()
+    assert "person" in (said.text or "")
+    # An engagement event the flow fast-tracks: the lead goes to sales now.
+    card = await tg.sales.next_message(is_card)
+    assert "Alice" in (card.text or "") and "asked for a person" in (card.text or "")

@@ -159,7 +159,8 @@ def create_prospect_router(deps: Deps) -> Router:
         last_nudge[p.chat_id] = now
         current = await service.current(p)
         key = "nudge" if current.messages else "nudge_idle"
-        await bot.send_message(p.chat_id, say(key, p.language_code), parse_mode=None)
+        lang = current.lang or p.language_code  # the interview's language, if it has one
+        await bot.send_message(p.chat_id, say(key, lang), parse_mode=None)
         await deliver(bot, p, current)
 
     @router.edited_message()
