@@ -17,11 +17,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from bot.services.clock import Clock, system_clock
-from bot.services.flow_registry import BUILTIN_AUTHOR, DEFAULT_FLOW_SETTING, FlowRegistry
+from bot.services.base import Service
+from bot.services.flow_registry import BUILTIN_AUTHOR, DEFAULT_FLOW_SETTING
 from bot.services.types import Actor
 from storage import repositories as repo
-from storage.database import Database
 from storage.tables import FlowVersion
 
 if TYPE_CHECKING:
@@ -170,13 +169,7 @@ def diff_flows(old: FlowDef | None, new: FlowDef) -> FlowDiff:
     return diff
 
 
-class AdminService:
-    def __init__(
-        self, db: Database, registry: FlowRegistry | None = None, *, clock: Clock = system_clock
-    ) -> None:
-        self.db = db
-        self.clock = clock
-        self.registry = registry or FlowRegistry(db, clock=clock)
+class AdminService(Service):
 
     # ------------------------------------------------------------ reading
     async def list_flows(self) -> list[FlowInfo]:

@@ -32,16 +32,14 @@ from typing import TYPE_CHECKING, Any
 
 from sqlmodel import col, select
 
-from bot.services.clock import Clock, system_clock
-from bot.services.config import ServiceConfig
-from bot.services.flow_registry import FlowRegistry, UnknownFlowError
+from bot.services.base import Service
+from bot.services.flow_registry import UnknownFlowError
 from bot.services.records import state_from_record
 from bot.services.texts import t
 from bot.services.tokens import DIGEST_CHARS, Token
 from bot.services.types import Button, keyboard_to_json
 from storage import outbox
 from storage import repositories as repo
-from storage.database import Database
 from storage.tables import Handoff, Interview, Lead, Timer
 from storage.timers import (
     cancel_timers,
@@ -171,21 +169,8 @@ class _Lost(Exception):
     """Another worker re-claimed the timer meanwhile: roll back, it is theirs."""
 
 
-class FollowUpService:
+class FollowUpService(Service):
     """Fires due timers: decides what to say and puts it in the outbox."""
-
-    def __init__(
-        self,
-        db: Database,
-        registry: FlowRegistry | None = None,
-        *,
-        config: ServiceConfig | None = None,
-        clock: Clock = system_clock,
-    ) -> None:
-        self.db = db
-        self.config = config or ServiceConfig()
-        self.clock = clock
-        self.registry = registry or FlowRegistry(db, config=self.config, clock=clock)
 
     async def run_due(self, *, worker_id: str = "timers", limit: int = 50) -> list[Fired]:
         """Claim the due timers and fire each (one transaction per timer)."""

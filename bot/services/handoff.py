@@ -16,10 +16,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from bot.services import followup
+from bot.services.base import Service
 from bot.services.cards import CardData, build_card_data, render_card_html
-from bot.services.clock import Clock, system_clock
-from bot.services.config import ServiceConfig
-from bot.services.flow_registry import FlowRegistry
 from bot.services.records import state_from_record
 from bot.services.texts import t
 from bot.services.tokens import TokenError, decode, handoff_token
@@ -33,7 +31,6 @@ from bot.services.types import (
 )
 from storage import outbox
 from storage import repositories as repo
-from storage.database import Database
 from storage.tables import Handoff, Interview, Lead
 
 if TYPE_CHECKING:
@@ -55,19 +52,7 @@ _BUTTONS: dict[str, tuple[str, ...]] = {
 }
 
 
-class HandoffService:
-    def __init__(
-        self,
-        db: Database,
-        registry: FlowRegistry | None = None,
-        *,
-        config: ServiceConfig | None = None,
-        clock: Clock = system_clock,
-    ) -> None:
-        self.db = db
-        self.config = config or ServiceConfig()
-        self.clock = clock
-        self.registry = registry or FlowRegistry(db, config=self.config, clock=clock)
+class HandoffService(Service):
 
     @property
     def lang(self) -> str:

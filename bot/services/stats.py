@@ -15,11 +15,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, TextIO
 
-from bot.services.clock import Clock, system_clock
-from bot.services.flow_registry import FlowRegistry, UnknownFlowError
+from bot.services.base import Service
+from bot.services.flow_registry import UnknownFlowError
 from bot.services.records import state_from_record
 from storage import repositories as repo
-from storage.database import Database
 from storage.tables import Interview, Lead
 
 if TYPE_CHECKING:
@@ -119,13 +118,7 @@ def _cell(value: object) -> object:
     return value
 
 
-class StatsService:
-    def __init__(
-        self, db: Database, registry: FlowRegistry | None = None, *, clock: Clock = system_clock
-    ) -> None:
-        self.db = db
-        self.clock = clock
-        self.registry = registry or FlowRegistry(db, clock=clock)
+class StatsService(Service):
 
     async def _compiled(self, session: AsyncSession, iv: Interview) -> CompiledFlow | None:
         try:
