@@ -21,7 +21,8 @@ BANT = ROOT / "flows" / "builtin" / "bant.yaml"
 
 # BANT's happy path (flows/builtin/bant.yaml): a decider with a budget (so
 # cost_of_problem and decision_team are skipped), rollout within a month (no
-# timing_blocker), then fit and contacts. 12 questions; with /start, 13 updates.
+# timing_blocker), then fit and contacts: 12 questions, of which the name is not asked
+# when Telegram gave one (both bots skip it), so 11 answers; with /start, 12 updates.
 # (question id, option id for a button or None, typed text)
 PATH: tuple[tuple[str, str | None, str], ...] = (
     ("budget", "ready", "Yes, the price works for us"),
@@ -38,7 +39,7 @@ PATH: tuple[tuple[str, str | None, str], ...] = (
     ("email", None, "bob@example.com"),
 )
 QUESTIONS = tuple(q for q, _, _ in PATH)
-UPDATES_PER_INTERVIEW = len(PATH) + 1  # /start + one answer per question
+UPDATES_PER_INTERVIEW = len(PATH)  # /start + 11 answers (the name is known)
 
 # Closing messages of both bots start with one of these (hot / warm / cold /
 # disqualified closings of bant.yaml, rendered).

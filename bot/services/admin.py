@@ -170,7 +170,6 @@ def diff_flows(old: FlowDef | None, new: FlowDef) -> FlowDiff:
 
 
 class AdminService(Service):
-
     # ------------------------------------------------------------ reading
     async def list_flows(self) -> list[FlowInfo]:
         async with self.db.session() as session:

@@ -53,7 +53,6 @@ _BUTTONS: dict[str, tuple[str, ...]] = {
 
 
 class HandoffService(Service):
-
     @property
     def lang(self) -> str:
         return self.config.sales_lang

@@ -119,7 +119,6 @@ def _cell(value: object) -> object:
 
 
 class StatsService(Service):
-
     async def _compiled(self, session: AsyncSession, iv: Interview) -> CompiledFlow | None:
         try:
             return await self.registry.for_interview(
