@@ -38,8 +38,8 @@ HINTS = {
     "«пропустить» - пропустить вопрос, «выход» - закончить.",
 }
 BYE = {
-    "en": "Stopped here. Your answers are saved; run the command again to start over.",
-    "ru": "Остановились. Ответы сохранены; запустите команду снова, чтобы начать заново.",
+    "en": "Stopped here. Your answers so far are saved; the next run starts a new interview.",
+    "ru": "Остановились. Ответы сохранены; при следующем запуске начнётся новое интервью.",
 }
 
 

@@ -21,7 +21,12 @@ class SettingsError(Exception):
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+        # `BOT_TOKEN=` (set but empty) means "not set", not "malformed".
+        env_ignore_empty=True,
     )
 
     bot_token: SecretStr | None = None

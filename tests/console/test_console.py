@@ -41,7 +41,7 @@ def test_eof_mid_interview_ends_politely(run: Run) -> None:
     proc = run("chat", "--flow", "bant", "--name", "Anna", stdin="1\n")
     assert proc.returncode == 0
     assert "Hi, Anna!" in proc.stdout
-    assert proc.stdout.rstrip().endswith("run the command again to start over.")
+    assert proc.stdout.rstrip().endswith("the next run starts a new interview.")
     assert "Traceback" not in proc.stderr
 
 
