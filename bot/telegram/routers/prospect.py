@@ -11,6 +11,7 @@ answered message for message.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 from aiogram import Bot, F, Router
 from aiogram.enums import ChatType
@@ -86,25 +87,19 @@ def create_prospect_router(deps: Deps) -> Router:
         reply = await service.set_language(p, lang, update_id=event_update.update_id)
         await deliver(bot, p, reply)
 
-    @router.message(Command("restart"))
-    async def restart(message: Message, bot: Bot, event_update: Update) -> None:
-        if p := who(message):
-            await deliver(bot, p, await service.restart(p, update_id=event_update.update_id))
+    def command_to(name: str, call: Callable[..., Awaitable[Reply]]) -> None:
+        """`/name` maps straight to one service call; the reply goes back as is."""
 
-    @router.message(Command("cancel"))
-    async def cancel(message: Message, bot: Bot, event_update: Update) -> None:
-        if p := who(message):
-            await deliver(bot, p, await service.cancel(p, update_id=event_update.update_id))
+        async def handler(message: Message, bot: Bot, event_update: Update) -> None:
+            if p := who(message):
+                await deliver(bot, p, await call(p, update_id=event_update.update_id))
 
-    @router.message(Command("stop"))
-    async def stop(message: Message, bot: Bot, event_update: Update) -> None:
-        if p := who(message):
-            await deliver(bot, p, await service.stop(p, update_id=event_update.update_id))
+        router.message(Command(name))(handler)
 
-    @router.message(Command("forget"))
-    async def forget(message: Message, bot: Bot, event_update: Update) -> None:
-        if p := who(message):
-            await deliver(bot, p, await service.forget(p, update_id=event_update.update_id))
+    command_to("restart", service.restart)
+    command_to("cancel", service.cancel)
+    command_to("stop", service.stop)
+    command_to("forget", service.forget)
 
     @router.message(Command("privacy"))
     async def privacy(message: Message, bot: Bot) -> None:
