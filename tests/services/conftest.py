@@ -33,21 +33,6 @@ SALES_CHAT = -1001234567890
 Services = tuple[InterviewService, HandoffService]
 MakeServices = Callable[[Database], Services]
 
-# DOMAIN.md's founder, typed one answer per question BANT asks.
-FOUNDER = [
-    "We compared the market and chose your product. The price we saw is fine with us.",
-    "I'm the founder, the final decision is mine.",
-    "A CRM to organise our sales team.",
-    "Not sure yet which add-ons we need.",
-    "Can you do the rollout in 2 weeks?",
-    "top priority",
-    "services",
-    "25",
-    "Acme",
-    "+44 20 7946 0958",
-    "anna@acme.com",
-]
-
 # A small flow with a multiple-choice question and an engagement event.
 MULTI = textwrap.dedent(
     """\

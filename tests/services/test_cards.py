@@ -14,7 +14,8 @@ from bot.services.cards import (
 )
 from bot.services.interview import InterviewService
 from storage.database import Database
-from tests.services.conftest import FOUNDER, prospect
+from tests.answers import FOUNDER
+from tests.services.conftest import prospect
 from tests.services.helpers import queued
 
 EVIL = '<b>&{{ 7*7 }}{% if 1 %}"x"{% endif %}</b>'

@@ -11,7 +11,8 @@ from flows.loader import builtin_flow_paths, load_text
 from flows.schema import FlowError
 from storage import repositories as repo
 from storage.database import Database
-from tests.services.conftest import ADMIN, FOUNDER, SALES, prospect
+from tests.answers import FOUNDER
+from tests.services.conftest import ADMIN, SALES, prospect
 from tests.services.helpers import interviews
 
 BANT = builtin_flow_paths()["bant"].read_text(encoding="utf-8")

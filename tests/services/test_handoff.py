@@ -7,7 +7,8 @@ from bot.services.handoff import HandoffService
 from bot.services.interview import InterviewService
 from storage import repositories as repo
 from storage.database import Database
-from tests.services.conftest import ADMIN, FOUNDER, OTHER_SALES, SALES, STRANGER, prospect
+from tests.answers import FOUNDER
+from tests.services.conftest import ADMIN, OTHER_SALES, SALES, STRANGER, prospect
 from tests.services.helpers import interviews, queued
 from tests.services.test_interview import run_founder
 

@@ -7,7 +7,8 @@ from bot.services.tokens import MAX_BYTES
 from bot.services.types import Prospect, Reply
 from storage import repositories as repo
 from storage.database import Database
-from tests.services.conftest import FOUNDER, MakeServices, Services, prospect
+from tests.answers import FOUNDER
+from tests.services.conftest import MakeServices, Services, prospect
 from tests.services.helpers import answers, interviews, lead_count, queued
 
 

@@ -8,7 +8,8 @@ from bot.services.handoff import HandoffService
 from bot.services.interview import InterviewService
 from bot.services.relay import RelayService
 from storage.database import Database
-from tests.services.conftest import FOUNDER, SALES, SALES_CHAT, prospect
+from tests.answers import FOUNDER
+from tests.services.conftest import SALES, SALES_CHAT, prospect
 from tests.services.helpers import queued
 from tests.services.test_interview import run_founder
 

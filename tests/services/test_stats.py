@@ -10,7 +10,8 @@ from bot.services.handoff import HandoffService
 from bot.services.interview import InterviewService
 from bot.services.stats import StatsService, format_stats
 from storage.database import Database
-from tests.services.conftest import FOUNDER, SALES, prospect
+from tests.answers import FOUNDER
+from tests.services.conftest import SALES, prospect
 from tests.services.helpers import queued
 
 

@@ -7,8 +7,9 @@ import csv
 import io
 
 from flows.loader import builtin_flow_paths
+from tests.answers import FOUNDER
 from tests.telegram.conftest import ADMIN_ID, TgEnv
-from tests.telegram.test_prospect import FOUNDER, begin
+from tests.telegram.test_prospect import begin
 
 BANT = builtin_flow_paths()["bant"].read_text(encoding="utf-8")
 NEW_WELCOME = "Welcome to version two"

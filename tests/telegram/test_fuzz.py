@@ -16,9 +16,9 @@ from sqlalchemy import func
 from sqlmodel import col, select
 
 from storage.tables import Answer, Interview
+from tests.answers import FOUNDER
 from tests.fakebot import FakeUser
 from tests.telegram.conftest import RunningBot, TgEnv
-from tests.telegram.test_prospect import FOUNDER
 
 TEXTS = [
     *FOUNDER[:4],

@@ -10,23 +10,9 @@ from sqlmodel import col, select
 from storage import repositories as repo
 from storage.database import Database
 from storage.tables import Answer, Lead
+from tests.answers import FOUNDER
 from tests.fakebot import FakeUser
 from tests.telegram.conftest import TgEnv
-
-# Typed answers to the built-in BANT flow that make a hot lead (DOMAIN.md's founder).
-FOUNDER = [
-    "We compared the market and chose your product. The price we saw is fine with us.",
-    "I'm the founder, the final decision is mine.",
-    "A CRM to organise our sales team.",
-    "Not sure yet which add-ons we need.",
-    "Can you do the rollout in 2 weeks?",
-    "top priority",
-    "services",
-    "25",
-    "Acme",
-    "+44 20 7946 0958",
-    "anna@acme.com",
-]
 
 
 async def begin(user: FakeUser) -> None:

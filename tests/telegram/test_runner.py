@@ -21,9 +21,10 @@ from storage import outbox
 from storage import repositories as repo
 from storage.database import Database
 from storage.tables import Outbox, ProcessedUpdate
+from tests.answers import FOUNDER
 from tests.fakebot import DEFAULT_TOKEN, FakeTelegramServer
 from tests.telegram.conftest import TgEnv, eventually
-from tests.telegram.test_prospect import FOUNDER, answers_of, begin
+from tests.telegram.test_prospect import answers_of, begin
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -10,9 +10,10 @@ from sqlmodel import col, select
 
 from storage import repositories as repo
 from storage.tables import Handoff, Lead, Outbox, StageChange
+from tests.answers import FOUNDER
 from tests.fakebot import FakeUser, StoredMessage
 from tests.telegram.conftest import ADMIN_ID, TgEnv, eventually
-from tests.telegram.test_prospect import FOUNDER, begin
+from tests.telegram.test_prospect import begin
 
 DEMO = "Could you show me a demo?"
 
