@@ -45,6 +45,31 @@ def _parser() -> argparse.ArgumentParser:
     dl.add_argument("flow")
     dl.add_argument("version", type=int, nargs="?")
     dl.add_argument("-o", "--output")
+    th = fsub.add_parser("threshold", help="move a threshold (a new version, as /threshold)")
+    th.add_argument("flow")
+    th.add_argument("tier", choices=("hot", "warm"))
+    th.add_argument("percent", type=float, help="e.g. 80")
+    wt = fsub.add_parser("weight", help="change a weight (a new version, like /weight)")
+    wt.add_argument("flow")
+    wt.add_argument("target", help="PARAMETER (its max) or QUESTION.OPTION (its points)")
+    wt.add_argument("value", type=int)
+
+    card = sub.add_parser("card", help="the sales card template: check, import, reset, show")
+    csub = card.add_subparsers(dest="card_command", required=True)
+    cchk = csub.add_parser("check", help="validate a card template and render a sample card")
+    cchk.add_argument("path")
+    cchk.add_argument("--show", action="store_true", help="print the sample card's HTML")
+    cimp = csub.add_parser("import", help="store a card template as a new version")
+    cimp.add_argument("path")
+    cimp.add_argument("--activate", action="store_true", help="make it live at once")
+    cact = csub.add_parser("activate", help="make a stored card template live")
+    cact.add_argument("version", type=int)
+    csub.add_parser("reset", help="back to the built-in card")
+    cshow = csub.add_parser("show", help="print the live card template (or version N)")
+    cshow.add_argument("version", type=int, nargs="?")
+    cshow.add_argument("-o", "--output", help="write it to a file instead")
+    csub.add_parser("list", help="stored card templates")
+    csub.add_parser("vars", help="what a card template can use")
 
     stats = sub.add_parser("stats", help="funnel numbers per flow version")
     stats.add_argument("flow", nargs="?")
@@ -85,6 +110,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from bot.cli_flows import main as flows
 
         return flows(args)
+    if command == "card":
+        from bot.cli_card import main as card
+
+        return card(args)
     if command in ("stats", "export"):
         from bot.cli_reports import main as reports
 

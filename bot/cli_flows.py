@@ -1,4 +1,4 @@
-"""`python -m bot flows check|graph|list|import|activate|rollback|download`.
+"""`python -m bot flows check|graph|list|import|activate|rollback|download|threshold|weight`.
 
 `check` and `graph` need no database; the rest go through AdminService, the
 same code the Telegram admin chat uses, so both record who changed what.
@@ -134,6 +134,28 @@ async def _run(admin: AdminService, args: argparse.Namespace) -> int:
             print(f"wrote {args.output} ({name})")
         else:
             sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        return 0
+    if command in ("threshold", "weight"):
+        # The chat's /threshold and /weight: a new version of the live flow, live at
+        # once unless an example now fails; the audit says "cli:<os user>".
+        if command == "threshold":
+            result = await admin.change_threshold(
+                args.flow, args.tier, args.percent, actor=cli_actor()
+            )
+            change = "; ".join(result.preview.diff.thresholds)
+        else:
+            result = await admin.change_weight(
+                args.flow, args.target, args.value, actor=cli_actor()
+            )
+            change = "; ".join(result.preview.diff.weights)
+        v = result.version
+        if v.active:
+            print(f"{v.flow_id}: v{v.version} is live: {change or 'no change'}")
+            return 0
+        print(f"{v.flow_id}: stored as v{v.version}, not live: an example no longer passes")
+        for line in result.preview.examples:
+            print(f"  example {line}")
+        print(f"  make it live anyway: python -m bot flows activate {v.flow_id} {v.version}")
         return 0
     raise AssertionError(command)
 

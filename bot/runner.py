@@ -11,9 +11,14 @@ Webhook: requests without the right X-Telegram-Bot-Api-Secret-Token get 401;
 an update is acknowledged only once handled (handle_in_background=False), so a
 crash, or a database that stays away, makes Telegram deliver it again.
 
-SIGTERM / SIGINT: stop taking updates (polling stops; the webhook answers 503
-so Telegram keeps the update), wait for the handlers in flight, stop the
-outbox worker (it hands back rows it has not started), close the sessions, exit 0.
+Polling (bot.telegram.polling): an update is confirmed to Telegram only once it
+is handled, so a crash at any moment loses nothing (a redelivery is applied
+once); a transient database failure makes the update wait, not disappear.
+
+SIGTERM / SIGINT: stop taking updates (polling stops fetching and confirms what
+it finished; the webhook answers 503 so Telegram keeps the update), wait for the
+handlers in flight, stop the outbox worker (it hands back rows it has not
+started), close the sessions, exit 0.
 
 Module-level imports are stdlib only: aiogram is imported when the bot starts.
 """
@@ -34,6 +39,7 @@ if TYPE_CHECKING:
 
     from bot.settings import Settings
     from bot.telegram.app import TelegramApp
+    from bot.telegram.polling import Poller, PollingConfig
 
 log = logging.getLogger("qualibot")
 
@@ -96,6 +102,7 @@ class BotRunner:
         drain_timeout: float = 25.0,
         startup_delays: tuple[float, float] = (1.0, 60.0),
         polling_timeout: int = 25,
+        polling: PollingConfig | None = None,
     ) -> None:
         self.settings = settings
         self.app_options = dict(app_options or {})
@@ -104,6 +111,8 @@ class BotRunner:
         self.drain_timeout = drain_timeout
         self.startup_delays = startup_delays
         self.polling_timeout = polling_timeout
+        self.polling = polling  # backoffs, concurrency (timeout and drain come from above)
+        self.poller: Poller | None = None
         self.ready = asyncio.Event()
         self.stopping = asyncio.Event()
         self.app: TelegramApp | None = None
@@ -222,36 +231,32 @@ class BotRunner:
     # -------------------------------------------------------------- polling
 
     async def _polling(self, app: TelegramApp) -> None:
-        dp = app.dispatcher
+        from dataclasses import replace
+
+        from bot.telegram.polling import Poller, PollingConfig
+
         # A webhook left from an earlier deployment makes getUpdates fail with 409.
         await app.bot.delete_webhook(drop_pending_updates=False)
-        polling = asyncio.create_task(
-            dp.start_polling(
-                app.bot,
-                handle_signals=False,  # ours: SIGTERM must also drain and stop the worker
-                close_bot_session=False,
-                polling_timeout=self.polling_timeout,
-                allowed_updates=dp.resolve_used_update_types(),
-                # Backpressure: a burst of updates waits here rather than piling up
-                # tasks that would all queue for the database's connection pool.
-                tasks_concurrency_limit=POLLING_CONCURRENCY,
-            ),
-            name="polling",
+        config = replace(
+            self.polling or PollingConfig(concurrency=POLLING_CONCURRENCY),
+            timeout=self.polling_timeout,
+            drain_timeout=self.drain_timeout,
         )
-        stopper = asyncio.create_task(self.stopping.wait())
+        # Our loop, not dp.start_polling: aiogram confirms an update (the next offset)
+        # while it is still being handled, so a crash then would lose it.
+        poller = self.poller = Poller(
+            app.bot,
+            app.dispatcher,
+            allowed_updates=app.dispatcher.resolve_used_update_types(),
+            config=config,
+            stopping=self.stopping,
+        )
+        # A transient failure (database away) waits in place for as long as it takes,
+        # or is left unconfirmed for the next process; never apologised for and dropped.
+        app.parts.errors.hold = poller
         self.ready.set()
         log.info("Long polling started")
-        done, _ = await asyncio.wait({polling, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        if polling in done:
-            stopper.cancel()
-            polling.result()  # polling ended by itself: raise its error, if any
-            return
-        try:
-            await dp.stop_polling()
-        except RuntimeError:  # stopped before polling had started
-            polling.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await polling
+        await poller.run()
 
     # -------------------------------------------------------------- webhook
 

@@ -7,6 +7,7 @@ the async drivers so a DATABASE_URL copied from a hosting panel just works.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -103,6 +104,37 @@ def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
         cursor.close()
 
 
+class _WriterLock:
+    """One SQLite write transaction at a time in this process (FIFO, like asyncio.Lock).
+
+    Re-entrant per task: a transaction opened inside another one by the same task
+    (a helper that opens its own) runs in it instead of deadlocking. Made per event
+    loop, so a Database used by several loops one after the other (tests) works.
+    """
+
+    __slots__ = ("_lock", "_loop", "_owner")
+
+    def __init__(self) -> None:
+        self._lock: asyncio.Lock | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._owner: asyncio.Task[Any] | None = None
+
+    def held_by_me(self) -> bool:
+        return self._owner is not None and self._owner is asyncio.current_task()
+
+    async def __aenter__(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._lock is None or self._loop is not loop:
+            self._lock, self._loop, self._owner = asyncio.Lock(), loop, None
+        await self._lock.acquire()
+        self._owner = asyncio.current_task()
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._owner = None
+        assert self._lock is not None
+        self._lock.release()
+
+
 class Database:
     """An async engine and session factory.
 
@@ -131,12 +163,24 @@ class Database:
                     **(connect_args.get("server_settings") or {}),
                 }
                 engine_kwargs["connect_args"] = {**connect_args, "server_settings": server_settings}
+        if self.url.get_driver_name() == "aiosqlite" and "async_creator" not in engine_kwargs:
+            # One thread hop per statement instead of four (storage/sqlite_driver.py).
+            from storage.sqlite_driver import lean_creator
+
+            user_args = dict(engine_kwargs.pop("connect_args", None) or {})
+
+            def connect_args() -> tuple[list[Any], dict[str, Any]]:
+                args, kwargs = self.engine.dialect.create_connect_args(self.engine.url)
+                return list(args), {**kwargs, **user_args}
+
+            engine_kwargs["async_creator"] = lean_creator(connect_args)
         self.engine: AsyncEngine = create_async_engine(engine_url, echo=echo, **engine_kwargs)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _set_sqlite_pragmas)
         self.sessionmaker: async_sessionmaker[AsyncSession] = async_sessionmaker(
             self.engine, class_=AsyncSession, expire_on_commit=False
         )
+        self._writer = _WriterLock()
 
     @property
     def dialect(self) -> str:
@@ -157,7 +201,13 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        async with self.sessionmaker() as session, session.begin():
+        if not self.is_sqlite or self._writer.held_by_me():
+            async with self.sessionmaker() as session, session.begin():
+                yield session
+            return
+        # SQLite has one writer: transactions of this process take turns here instead
+        # of colliding in SQLite (busy_timeout sleeps, "database is locked", retries).
+        async with self._writer, self.sessionmaker() as session, session.begin():
             yield session
 
     async def dispose(self) -> None:

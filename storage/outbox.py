@@ -10,6 +10,12 @@ anything that must not be enqueued twice, and keep leases longer than a send.
 Attempts are counted when a message is claimed, so a message that crashes its
 worker every time still reaches the give-up cap (status "dead").
 
+Cards first: a batch is filled with due `card` rows before anything else, so a
+new hot lead's card never waits for a slot behind card edits (the sales group
+takes one message every 3 s). Edits of one card coalesce: a step's edit
+(`card_edit:<interview>:<rev>`) shows the whole card as of that step, so only the
+newest pending one needs sending (`coalesce_edit`).
+
 Timers (same claim semantics) are in storage/timers.py and re-exported here.
 """
 
@@ -105,27 +111,98 @@ async def claim_batch(
         )
         .execution_options(synchronize_session=False)
     )
-    due = or_(
+    due = _due(now)
+    values = {
+        "status": "sending",
+        "lease_until": now + timedelta(seconds=lease_seconds),
+        "claimed_by": worker_id,
+        "attempts": col(Outbox.attempts) + 1,
+    }
+    is_card = col(Outbox.kind) == "card"
+    # Two claims, cards first, rather than one ORDER BY over a computed priority: each
+    # stays a plain scan of due rows in id order (and the sender keeps cards in order).
+    cards = await claim_rows(
+        db,
+        Outbox,
+        due=and_(due, is_card),
+        order_by=["id"],
+        limit=limit,
+        values=values,
+        before=[give_up],
+    )
+    rest = await claim_rows(
+        db,
+        Outbox,
+        due=and_(due, ~is_card),
+        order_by=["id"],
+        limit=limit - len(cards),
+        values=values,
+    )
+    return cards + rest
+
+
+def _due(now: datetime) -> Any:
+    return or_(
         and_(
             col(Outbox.status) == "pending",
             or_(col(Outbox.not_before).is_(None), col(Outbox.not_before) <= ts(now)),
         ),
         _lease_expired(now),
     )
-    return await claim_rows(
-        db,
-        Outbox,
-        due=due,
-        order_by=["id"],
-        limit=limit,
-        values={
-            "status": "sending",
-            "lease_until": now + timedelta(seconds=lease_seconds),
-            "claimed_by": worker_id,
-            "attempts": col(Outbox.attempts) + 1,
-        },
-        before=[give_up],
+
+
+async def card_due(session: AsyncSession, now: datetime) -> bool:
+    """Is a card waiting to be claimed (due now)? The sender then yields its edits."""
+    now = as_utc(now)
+    stmt = select(col(Outbox.id)).where(col(Outbox.kind) == "card", _due(now)).limit(1)
+    return (await session.exec(stmt)).first() is not None
+
+
+EDIT_PREFIX = "card_edit:"
+
+
+def edit_group(dedup_key: str | None) -> str | None:
+    """The prefix shared by one card's step edits (`card_edit:<interview>:`), or None for
+    edits that are not a step's whole card (e.g. the SLA's or /forget's note)."""
+    if not dedup_key or not dedup_key.startswith(EDIT_PREFIX):
+        return None
+    group, sep, _rev = dedup_key.rpartition(":")
+    return group + sep if group != EDIT_PREFIX.rstrip(":") else None
+
+
+async def coalesce_edit(session: AsyncSession, row: Outbox) -> int | None:
+    """Before sending the claimed edit `row`: the id of a newer edit of the same card
+    still to be sent (then skip `row`: the newer one shows the card as it is now), or
+    None, after cancelling the older ones still pending (they would only show an older
+    state, and each costs the group a message)."""
+    group = edit_group(row.dedup_key)
+    if group is None or row.id is None:
+        return None
+    same = and_(
+        col(Outbox.kind) == "card_edit",
+        col(Outbox.dedup_key).startswith(group, autoescape=True),
     )
+    newer = (
+        await session.exec(
+            select(col(Outbox.id))
+            .where(
+                same,
+                col(Outbox.id) > row.id,
+                col(Outbox.status).in_(("pending", "sending")),
+            )
+            .order_by(col(Outbox.id).desc())
+            .limit(1)
+        )
+    ).first()
+    if newer is not None:
+        return newer
+    await session.exec(
+        update(Outbox)
+        .where(same, col(Outbox.id) < row.id, col(Outbox.status) == "pending")
+        .values(status="cancelled", error=f"superseded by outbox {row.id}", lease_until=None)
+        .execution_options(synchronize_session=False)
+    )
+    return None
 
 
 def _claimed(outbox_id: int, worker_id: str | None) -> list[Any]:
@@ -266,8 +343,11 @@ __all__ = [
     "DEFAULT_TIMER_LEASE_SECONDS",
     "cancel_outbox",
     "cancel_timers",
+    "card_due",
     "claim_batch",
     "claim_due_timers",
+    "coalesce_edit",
+    "edit_group",
     "enqueue",
     "get_outbox",
     "get_timer",

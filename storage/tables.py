@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Index, Text, UniqueConstraint, text
+from sqlalchemy import JSON, BigInteger, Column, Float, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from storage.timestamps import UTCDateTime, utcnow
@@ -203,6 +203,52 @@ class Handoff(SQLModel, table=True):
     updated_at: datetime = _ts()
 
 
+class HandoffMessage(SQLModel, table=True):
+    """Every message of a lead's thread in the sales chat: the card (and the card
+    raised again by the SLA timer), the prospect's relayed messages and the
+    salesperson's relayed replies. A reply to any bot message here finds the
+    handoff, so the relay keeps working from the original card after a re-raise.
+    Relayed rows carry the update id that caused them (written with the
+    processed-update mark, before sending)."""
+
+    __tablename__ = "handoff_message"
+    __table_args__ = (UniqueConstraint("chat_id", "message_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    handoff_id: int = Field(foreign_key="handoff.id", index=True)
+    chat_id: int = _bigint(nullable=False)
+    message_id: int | None = _bigint()  # None until a relayed copy is sent
+    kind: str  # card | from_prospect | from_sales
+    update_id: int | None = _bigint()
+    created_at: datetime = _ts()
+
+
+class CardTemplate(SQLModel, table=True):
+    """Uploaded sales card templates (Jinja2, Telegram HTML), numbered 1, 2, ...
+    At most one is active; none active means the built-in bot/templates/card.html.j2."""
+
+    __tablename__ = "card_template"
+    __table_args__ = (
+        Index(
+            "uq_card_template_active",
+            "active",
+            unique=True,
+            sqlite_where=text("active"),
+            postgresql_where=text("active"),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    version: int = Field(unique=True)
+    digest: str  # sha256 of `source`
+    source: str = Field(sa_type=Text())
+    filename: str | None = None
+    created_by: str | None = None
+    created_at: datetime = _ts()
+    active: bool = False
+    activated_at: datetime | None = _ts(nullable=True)
+
+
 class StageChange(SQLModel, table=True):
     __tablename__ = "stage_change"
 
@@ -293,6 +339,18 @@ class DeepLink(SQLModel, table=True):
     created_at: datetime = _ts()
 
 
+class RateSlot(SQLModel, table=True):
+    """A send budget shared by every bot process (storage/rate_slots.py), e.g. the
+    sales group's one message every 3 s: when the next message may go out."""
+
+    __tablename__ = "rate_slot"
+
+    key: str = Field(primary_key=True)  # e.g. "group:-1001234567890"
+    # Seconds since the epoch, on the clock of whoever claims it (the database's by
+    # default): a float keeps the arithmetic identical in SQLite and PostgreSQL.
+    next_at: float = Field(sa_type=Float(), nullable=False)
+
+
 ALL_TABLES: tuple[type[SQLModel], ...] = (
     Lead,
     FlowVersion,
@@ -300,6 +358,8 @@ ALL_TABLES: tuple[type[SQLModel], ...] = (
     Answer,
     Signal,
     Handoff,
+    HandoffMessage,
+    CardTemplate,
     StageChange,
     Outbox,
     ProcessedUpdate,
@@ -307,4 +367,5 @@ ALL_TABLES: tuple[type[SQLModel], ...] = (
     Audit,
     Setting,
     DeepLink,
+    RateSlot,
 )

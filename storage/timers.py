@@ -9,21 +9,24 @@ given up ("dead").
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import and_, or_, update
+from sqlalchemy import Table, and_, bindparam, or_, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.claims import claim_rows
 from storage.database import Database
-from storage.sql import now_or, ts, upsert_insert
+from storage.sql import dialect_name, now_or, ts
 from storage.tables import Timer
 from storage.timestamps import as_utc
 
 DEFAULT_TIMER_LEASE_SECONDS = 60
 DEFAULT_TIMER_MAX_ATTEMPTS = 5
 _OPEN = ("pending", "claimed")
+_TIMER: Table = Timer.__table__  # type: ignore[attr-defined]
 
 
 async def schedule_timer(
@@ -34,6 +37,7 @@ async def schedule_timer(
     dedup_key: str | None = None,
     *,
     replace: bool = False,
+    replace_statuses: tuple[str, ...] | None = None,
     now: datetime | None = None,
 ) -> int | None:
     """Schedule a timer in the caller's transaction; its id, or None for a duplicate key.
@@ -41,33 +45,55 @@ async def schedule_timer(
     With `replace=True` an existing timer with the same `dedup_key` is reset to
     pending at the new `due_at`, whatever its state: "push the idle reminder
     back on every answer" is one call with a key like f"idle:{interview_id}".
+    `replace_statuses` limits that to an existing timer in one of those statuses
+    (others stay as they are, and None is returned), still in one statement.
     """
-    at = now_or(now)
-    values = {
-        "kind": kind,
-        "interview_id": interview_id,
-        "due_at": as_utc(due_at),
-        "dedup_key": dedup_key,
-        "created_at": at,
+    params = {
+        "t_kind": kind,
+        "t_interview_id": interview_id,
+        "t_due_at": as_utc(due_at),
+        "t_dedup_key": dedup_key,
+        "t_created_at": now_or(now),
     }
-    stmt = upsert_insert(session, Timer).values(**values)
-    if replace and dedup_key is not None:
+    stmt = _schedule_statement(
+        dialect_name(session), replace and dedup_key is not None, replace_statuses
+    )
+    return (await session.exec(stmt, params=params)).scalar_one_or_none()
+
+
+@lru_cache(maxsize=16)
+def _schedule_statement(
+    dialect: str, replace: bool, replace_statuses: tuple[str, ...] | None
+) -> Any:
+    """schedule_timer's upsert, built once per shape: it runs on every answer (the
+    reminder is pushed back), and building a statement costs more than running it."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(_TIMER).values(
+        kind=bindparam("t_kind"),
+        interview_id=bindparam("t_interview_id"),
+        due_at=bindparam("t_due_at"),
+        dedup_key=bindparam("t_dedup_key"),
+        created_at=bindparam("t_created_at"),
+    )
+    if replace:
+        new = stmt.excluded
         stmt = stmt.on_conflict_do_update(
             index_elements=["dedup_key"],
             set_={
-                "kind": kind,
-                "interview_id": interview_id,
-                "due_at": as_utc(due_at),
+                "kind": new.kind,
+                "interview_id": new.interview_id,
+                "due_at": new.due_at,
                 "status": "pending",
                 "attempts": 0,
                 "lease_until": None,
                 "claimed_by": None,
                 "fired_at": None,
             },
+            where=None if replace_statuses is None else _TIMER.c.status.in_(replace_statuses),
         )
     else:
         stmt = stmt.on_conflict_do_nothing(index_elements=["dedup_key"])
-    return (await session.exec(stmt.returning(col(Timer.id)))).scalar_one_or_none()
+    return stmt.returning(_TIMER.c.id)
 
 
 def _lease_expired(now: datetime) -> Any:

@@ -45,6 +45,7 @@ def test_lists_and_labels_are_parsed(monkeypatch: pytest.MonkeyPatch) -> None:
         ("SALES_CHAT_ID", "sales"),
         ("WEBHOOK_LISTEN", "8080"),
         ("ADMIN_IDS", "1,two"),
+        ("SENDS_PER_SECOND", "-1"),
     ],
 )
 def test_malformed_value_is_one_line_naming_it(

@@ -21,7 +21,7 @@ from bot.services.base import Service
 from bot.services.flow_registry import BUILTIN_AUTHOR, DEFAULT_FLOW_SETTING
 from bot.services.types import Actor
 from storage import repositories as repo
-from storage.tables import FlowVersion
+from storage.tables import CardTemplate, FlowVersion
 
 if TYPE_CHECKING:
     from sqlmodel.ext.asyncio.session import AsyncSession
@@ -108,6 +108,30 @@ class Preview:
     @property
     def flow_id(self) -> str:
         return self.flow.id
+
+
+@dataclass(frozen=True)
+class CardVersion:
+    version: int
+    digest: str
+    active: bool
+    filename: str | None
+    created_by: str | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, row: CardTemplate) -> CardVersion:
+        return cls(
+            row.version, row.digest, row.active, row.filename, row.created_by, row.created_at
+        )
+
+
+@dataclass(frozen=True)
+class CardImport:
+    version: CardVersion
+    sample_html: str  # the sample lead's card rendered with it (the preview)
+    duplicate: bool  # the same text was already stored as this version
+    activated: bool
 
 
 @dataclass
@@ -427,6 +451,99 @@ class AdminService(Service):
                 session, actor, what, flow_id, before, f"{after} (v{result.version.version})"
             )
         return result
+
+    # ------------------------------------------------------------ the sales card template
+    def check_card(self, text: str, filename: str) -> str:
+        """Validate a card template; the sample lead's card (HTML). Raises CardTemplateError."""
+        from bot.services.card_template import check_template
+
+        return check_template(text, filename, self.config.sales_lang).sample_html
+
+    async def import_card(
+        self, text: str, *, filename: str, actor: Actor, activate: bool = False
+    ) -> CardImport:
+        """Store a validated template as the next version (live at once if asked).
+        Raises CardTemplateError, storing nothing."""
+        from bot.services.card_template import check_template
+
+        self._check(actor)
+        checked = check_template(text, filename, self.config.sales_lang)
+        async with self.db.transaction() as session:
+            row = await repo.find_card_template_by_digest(session, checked.digest)
+            duplicate = row is not None
+            if row is None:
+                row = await repo.add_card_template(
+                    session,
+                    source=text,
+                    digest=checked.digest,
+                    filename=filename,
+                    created_by=actor.name,
+                    now=self.clock(),
+                )
+                await self._audit(session, actor, "card.import", "card", None, f"v{row.version}")
+            activated = False
+            if activate and not row.active:
+                row = await self._activate_card(session, row.version, actor)
+                activated = True
+            return CardImport(CardVersion.of(row), checked.sample_html, duplicate, activated)
+
+    async def activate_card(self, version: int, *, actor: Actor) -> CardVersion:
+        self._check(actor)
+        async with self.db.transaction() as session:
+            row = await repo.get_card_template(session, version)
+            if row is None:
+                raise AdminError(await self._no_card(session, version))
+            if not row.active:
+                row = await self._activate_card(session, version, actor)
+            return CardVersion.of(row)
+
+    async def reset_card(self, *, actor: Actor) -> CardVersion | None:
+        """Back to the built-in card; the version that was live (None: it already was)."""
+        self._check(actor)
+        async with self.db.transaction() as session:
+            live = await repo.get_active_card_template(session)
+            if live is None:
+                return None
+            await repo.deactivate_card_templates(session)
+            await self._audit(session, actor, "card.reset", "card", f"v{live.version}", "built-in")
+            return CardVersion.of(live)
+
+    async def card_versions(self) -> list[CardVersion]:
+        async with self.db.session() as session:
+            return [CardVersion.of(r) for r in await repo.list_card_templates(session)]
+
+    async def card_source(self, version: int | None = None) -> tuple[str, str, CardVersion | None]:
+        """(file name, template text, version) of a stored version, or of the live card
+        when `version` is None (the built-in file, version None, when none is live)."""
+        from bot.services.card_template import TEMPLATE_NAME, builtin_source
+
+        async with self.db.session() as session:
+            if version is None:
+                row = await repo.get_active_card_template(session)
+                if row is None:
+                    return TEMPLATE_NAME, builtin_source(), None
+            else:
+                row = await repo.get_card_template(session, version)
+                if row is None:
+                    raise AdminError(await self._no_card(session, version))
+        return f"card-v{row.version}.html.j2", row.source, CardVersion.of(row)
+
+    async def _activate_card(
+        self, session: AsyncSession, version: int, actor: Actor
+    ) -> CardTemplate:
+        live = await repo.get_active_card_template(session)
+        row = await repo.activate_card_template(session, version, now=self.clock())
+        before = f"v{live.version}" if live else "built-in"
+        await self._audit(session, actor, "card.activate", "card", before, f"v{row.version}")
+        return row
+
+    @staticmethod
+    async def _no_card(session: AsyncSession, version: int) -> str:
+        rows = await repo.list_card_templates(session)
+        if not rows:
+            return "no card template has been uploaded yet"
+        have = ", ".join(f"v{r.version}" for r in rows)
+        return f"there is no card template v{version}; there are {have}"
 
     # ------------------------------------------------------------ helpers
     @staticmethod

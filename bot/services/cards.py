@@ -8,6 +8,7 @@ hand. The HTML template runs with autoescape on: a prospect named
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -18,13 +19,15 @@ from bot.services.config import ServiceConfig
 from bot.services.texts import FALLBACK, _load
 
 if TYPE_CHECKING:
-    from jinja2 import Environment
+    from jinja2 import Environment, Template
 
+    from bot.services.card_template import CustomCard
     from flows.engine import CompiledFlow
     from flows.scoring import Result
     from flows.state import InterviewState
     from storage.tables import Handoff, Interview, Lead
 
+log = logging.getLogger(__name__)
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 TELEGRAM_LIMIT = 4096
 # Tried in order until the card fits: (chars per answer, transcript lines, answers shown).
@@ -135,11 +138,48 @@ def _squeeze(text: str) -> str:
     return "\n".join(out)
 
 
-def render_card_html(data: CardData, lang: str = FALLBACK, limit: int = TELEGRAM_LIMIT) -> str:
+def render_budgets(
+    template: Template, data: CardData, lang: str = FALLBACK, limit: int = TELEGRAM_LIMIT
+) -> str | None:
+    """Render with ever smaller budgets until the card fits; None if it never does."""
+    for raw, transcript, details in _BUDGETS:
+        text = _squeeze(
+            template.render(d=data, L=labels(lang), raw=raw, transcript=transcript, details=details)
+        )
+        if len(text) <= limit:
+            return text
+    return None
+
+
+def render_card_html(
+    data: CardData,
+    lang: str = FALLBACK,
+    limit: int = TELEGRAM_LIMIT,
+    *,
+    custom: CustomCard | None = None,
+) -> str:
     """The card as Telegram HTML, under `limit` characters: the transcript is cut first,
-    then answers are shortened, then dropped."""
+    then answers are shortened, then dropped. With `custom` (an admin's template, see
+    card_template.py) that one is used, and the built-in whenever it fails."""
     if data.forgotten:
         return _forgotten(data, lang)
+    if custom is not None:
+        from bot.services.card_template import html_problem
+
+        try:
+            html = render_budgets(custom.template, data, lang, limit)
+            found = html_problem(html) if html is not None else (f"over {limit} characters", "")
+            problem = found[0] if found is not None else None
+        except Exception as exc:  # a template must never cost a card
+            html, problem = None, f"{type(exc).__name__}: {exc}"
+        if html is not None and problem is None:
+            return html
+        log.warning(
+            "Card template v%s failed for lead %s (%s); the built-in card is used",
+            custom.version,
+            data.lead_id,
+            problem,
+        )
     template = _env().get_template("card.html.j2")
     text = ""
     for raw, transcript, details in _BUDGETS:

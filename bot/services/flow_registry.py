@@ -191,12 +191,15 @@ class FlowRegistry:
             return compiled
         raise UnknownFlowError(f"{flow_id} version {digest[:8]}")
 
-    async def default_flow(self, session: AsyncSession | None = None) -> str:
-        """The admins' choice (setting row), else DEFAULT_FLOW, else the first built-in."""
+    async def default_flow(
+        self, session: AsyncSession | None = None, *, known: list[str] | None = None
+    ) -> str:
+        """The admins' choice (setting row), else DEFAULT_FLOW, else the first built-in.
+        `known`: known_ids() if the caller just read them (saves reading them again)."""
         if session is None:
             async with self.db.session() as s:
-                return await self.default_flow(s)
-        known = await self.known_ids(session)
+                return await self.default_flow(s, known=known)
+        known = known if known is not None else await self.known_ids(session)
         chosen = await repo.get_setting(session, DEFAULT_FLOW_SETTING)
         for candidate in (chosen, self.config.default_flow):
             if candidate and candidate in known:
@@ -223,4 +226,4 @@ class FlowRegistry:
             head, _, tail = payload.partition("-")
             if head.lower() in known:
                 return StartTarget(head.lower(), tail or None)
-        return StartTarget(await self.default_flow(session), payload)
+        return StartTarget(await self.default_flow(session, known=known), payload)

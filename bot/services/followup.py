@@ -115,11 +115,20 @@ def add_working_minutes(start: datetime, minutes: float, hours: WorkingHours | N
 async def _schedule_once(
     session: AsyncSession, kind: str, interview_id: int, due_at: datetime, key: str, now: datetime
 ) -> None:
-    """Schedule, or push back a timer that has not fired; a fired one stays fired."""
-    existing = (await session.exec(select(Timer).where(col(Timer.dedup_key) == key))).first()
-    if existing is not None and existing.status not in ("pending", "claimed", "cancelled"):
-        return  # fired (or given up): never a second time
-    await schedule_timer(session, kind, interview_id, due_at, key, replace=True, now=now)
+    """Schedule, or push back a timer that has not fired; a fired one stays fired.
+
+    One upsert (runs on every answer): the conflict update applies only to a timer
+    still pending, claimed or cancelled; a fired (or given up) one is never reset."""
+    await schedule_timer(
+        session,
+        kind,
+        interview_id,
+        due_at,
+        key,
+        replace=True,
+        replace_statuses=("pending", "claimed", "cancelled"),
+        now=now,
+    )
 
 
 async def after_step(
@@ -335,7 +344,14 @@ class FollowUpService(Service):
             session,
             "card_edit",
             handoff.chat_id,
-            {"handoff_id": handoff.id, "html": view.html, "buttons": []},
+            # Pinned to the old card's message: by the time this edit goes out the
+            # re-raised card may be the lead's current one, and must keep its buttons.
+            {
+                "handoff_id": handoff.id,
+                "html": view.html,
+                "buttons": [],
+                "message_id": handoff.message_id,
+            },
             dedup_key=f"sla_edit:{handoff.id}",
             lead_id=lead.id,
             now=now,

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.services import followup
 from bot.services.base import Service
+from bot.services.card_template import CustomCard, active_card
 from bot.services.cards import CardData, build_card_data, render_card_html
 from bot.services.records import state_from_record
 from bot.services.texts import t
@@ -91,6 +92,7 @@ class HandoffService(Service):
         result: Result,
         handoff: Handoff,
         version: int | None = None,
+        custom: CustomCard | None = None,
     ) -> CardView:
         data = self.data(
             lead=lead,
@@ -102,7 +104,7 @@ class HandoffService(Service):
             version=version,
         )
         buttons = () if lead.forgotten else self.buttons(handoff)
-        return CardView(render_card_html(data, self.lang), buttons)
+        return CardView(render_card_html(data, self.lang, custom=custom), buttons)
 
     def data(
         self,
@@ -151,6 +153,7 @@ class HandoffService(Service):
             result=compiled.result(state),
             handoff=handoff,
             version=version,
+            custom=await active_card(session),
         )
 
     async def card(self, handoff_id: int) -> CardView | None:
@@ -209,6 +212,7 @@ class HandoffService(Service):
                 result=result,
                 handoff=handoff,
                 version=version,
+                custom=await active_card(session),
             )
             payload: dict[str, Any] = {
                 "handoff_id": handoff.id,
@@ -237,6 +241,7 @@ class HandoffService(Service):
             result=result,
             handoff=handoff,
             version=version,
+            custom=await active_card(session),
         )
         payload = {
             "handoff_id": handoff.id,

@@ -13,8 +13,12 @@ The Telegram handlers and the console both call this; it returns plain
 
 from __future__ import annotations
 
+import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
+from enum import Enum
 from typing import TYPE_CHECKING
 
 from sqlalchemy import update
@@ -26,11 +30,14 @@ from bot.services.config import ServiceConfig
 from bot.services.flow_registry import FlowRegistry, StartTarget, UnknownFlowError
 from bot.services.handoff import HandoffService
 from bot.services.records import (
+    RowCache,
     is_sales_owned,
     known_facts,
     progress_of,
     state_from_record,
+    state_from_stored,
     status_of,
+    stored_of,
 )
 from bot.services.texts import t
 from bot.services.tokens import DIGEST_CHARS, Token, TokenError, decode, fit
@@ -38,7 +45,8 @@ from bot.services.types import Button, EditPrevious, Keyboard, OutMessage, Prosp
 from storage import outbox
 from storage import repositories as repo
 from storage.database import Database
-from storage.repositories import InterviewRecord, StaleInterviewError
+from storage.repositories import InterviewRecord, StaleInterviewError, StoredRows
+from storage.repositories.interviews import KEEP_MESSAGE_ID
 from storage.tables import Interview, Lead, Outbox
 
 if TYPE_CHECKING:
@@ -59,13 +67,38 @@ class _Ctx:
     """One interview loaded for a step."""
 
     lead: Lead
-    record: InterviewRecord
+    interview: Interview
     compiled: CompiledFlow
     state: InterviewState
+    stored: StoredRows | None = None  # its rows at interview.rev (None: save_step reads them)
 
-    @property
-    def interview(self) -> Interview:
-        return self.record.interview
+
+@dataclass
+class _Chat:
+    """What this process last told a prospect: the interview and its rev then, and the
+    id of the question message sent (a note not yet written to the database)."""
+
+    interview_id: int
+    rev: int
+    message_id: int | None = None
+
+
+class _Unread(Enum):
+    """`_active(row=UNREAD)`: the caller has not read the interview row (None: there is none)."""
+
+    UNREAD = 0
+
+
+UNREAD = _Unread.UNREAD
+_AFTER_COMMIT = "qualibot_after_commit"  # session.info key: row-cache entries to keep
+_PUSHED = "qualibot_reminder_pushed"  # session.info key: reminders pushed back
+_PUSH_EVERY = timedelta(minutes=30)  # see InterviewService._reminder_fresh
+_NOTES_EVERY = 0.5  # seconds: see InterviewService._write_notes
+_CHATS_MAX = 20_000  # prospects remembered (LRU): a forgotten note is a missed edit only
+# A second unreadable message this soon after the one that was re-asked was typed
+# before the prospect could read the re-ask: part of a flood, ignored, not a miss.
+# Telegram dates messages in whole seconds, hence two.
+_FLOOD_WINDOW = 2.0
 
 
 Body = Callable[["AsyncSession"], Awaitable[Reply]]
@@ -86,6 +119,14 @@ class InterviewService:
         self.clock = clock
         self.registry = registry or FlowRegistry(db, config=self.config, clock=clock)
         self.handoff = handoff or HandoffService(db, self.registry, config=self.config, clock=clock)
+        self._rows = RowCache()
+        self._chats: OrderedDict[int, _Chat] = OrderedDict()  # by Telegram user id
+        self._unwritten: dict[int, _Chat] = {}  # noted message ids not in the database yet
+        self._notes_written = 0.0  # time.monotonic() of the last write of notes
+        self._versions: dict[int, int] = {}  # flow_version id -> its number (never changes)
+        self._pushed: dict[int, datetime] = {}  # interview id -> reminder last pushed back
+        # user id -> (interview id, question, sent_at) of the last re-asked miss
+        self._reasked: OrderedDict[int, tuple[int, str, float]] = OrderedDict()
 
     # ================================================================ public API
     async def start(
@@ -109,7 +150,7 @@ class InterviewService:
         """
 
         async def body(session: AsyncSession) -> Reply:
-            lead = await self._lead(session, prospect)
+            lead, row = await self._lead_and_row(session, prospect)
             if lead.opted_out:
                 lead = await repo.update_lead(
                     session, lead.id or 0, opted_out=False, now=self.clock()
@@ -121,26 +162,44 @@ class InterviewService:
             else:
                 target = await self.registry.resolve(payload, session)
             if resume:
-                ctx = await self._active(session, lead)
+                ctx = await self._active(session, lead, row)
                 if ctx is not None and (not payload or ctx.interview.flow_id == target.flow_id):
                     return self._resumed(ctx)
             return await self._begin(session, lead, target, lang or prospect.language_code)
 
         return await self._run(update_id, body)
 
-    async def text(self, prospect: Prospect, text: str, *, update_id: int | None = None) -> Reply:
+    async def text(
+        self,
+        prospect: Prospect,
+        text: str,
+        *,
+        update_id: int | None = None,
+        sent_at: float | None = None,
+    ) -> Reply:
         """A typed message: the answer to the current question (intents are caught too).
 
         Without an interview in progress: a new prospect gets the default flow
         started, someone who finished is told so, someone who opted out is reminded.
+        `sent_at` (the message's date, epoch seconds) lets a burst of unreadable
+        messages count as one miss instead of skipping the question.
         """
 
         async def body(session: AsyncSession) -> Reply:
-            lead = await self._lead(session, prospect)
-            ctx = await self._active(session, lead)
+            lead, row = await self._lead_and_row(session, prospect)
+            ctx = await self._active(session, lead, row)
             if ctx is None:
                 return await self._idle(session, lead, prospect)
-            step = ctx.compiled.answer(ctx.state, text, today=self.clock().date())
+            today = self.clock().date()
+            step = ctx.compiled.answer(ctx.state, text, today=today)
+            if sent_at is not None:
+                if self._flooding(prospect.user_id, ctx, text, sent_at, today):
+                    return Reply(interview_id=ctx.interview.id, lang=ctx.state.lang)
+                if step.outcome == "reask" and ctx.interview.id is not None:
+                    self._reasked[prospect.user_id] = (ctx.interview.id, ctx.state.state, sent_at)
+                    self._reasked.move_to_end(prospect.user_id)
+                    if len(self._reasked) > _CHATS_MAX:
+                        self._reasked.popitem(last=False)
             return await self._apply(session, ctx, step)
 
         return await self._run(update_id, body)
@@ -164,13 +223,13 @@ class InterviewService:
             return self._stale(None)
 
         async def body(session: AsyncSession) -> Reply:
-            lead = await self._lead(session, prospect)
+            lead, row = await self._lead_and_row(session, prospect)
             if parsed.kind == "e":
-                ctx = await self._latest(session, lead)
+                ctx = await self._latest(session, lead, row)
                 if ctx is None or not ctx.interview.digest.startswith(parsed.digest):
                     return self._stale(ctx)
                 return await self._event(session, ctx, parsed.target)
-            ctx = await self._active(session, lead)
+            ctx = await self._active(session, lead, row)
             if parsed.kind == "c":  # Continue, under a reminder
                 return await self._continue(session, lead, prospect, ctx)
             if ctx is None:
@@ -210,7 +269,7 @@ class InterviewService:
         """Skip the current question (it counts as unknown, 0 points)."""
 
         async def body(session: AsyncSession) -> Reply:
-            ctx = await self._active(session, await self._lead(session, prospect))
+            ctx = await self._active(session, *await self._lead_and_row(session, prospect))
             if ctx is None:
                 return self._nothing(prospect)
             return await self._apply(session, ctx, ctx.compiled.skip(ctx.state))
@@ -221,7 +280,7 @@ class InterviewService:
         """Undo the last answer and ask that question again."""
 
         async def body(session: AsyncSession) -> Reply:
-            ctx = await self._active(session, await self._lead(session, prospect))
+            ctx = await self._active(session, *await self._lead_and_row(session, prospect))
             if ctx is None:
                 return self._nothing(prospect)
             return await self._back(session, ctx, None)
@@ -409,6 +468,7 @@ class InterviewService:
             ctx = await self._active(session, lead)
             if ctx is None:
                 return self._nothing(prospect, lead)
+            self._shown(prospect.user_id, ctx.interview)
             return Reply(
                 [self._question(ctx.compiled, ctx.state)],
                 interview_id=ctx.interview.id,
@@ -417,16 +477,21 @@ class InterviewService:
 
     async def note_message(self, prospect: Prospect, message_id: int) -> None:
         """The Telegram id of the question message just sent, so a typed answer can
-        edit it later (EditPrevious.message_id)."""
-        async with self.db.transaction() as session:
-            lead = await repo.get_lead_by_telegram_id(session, prospect.user_id)
-            if lead is None:
-                return
-            record = await repo.get_active_interview(session, lead.id or 0)
-            if record is not None:
-                await repo.update_interview(
-                    session, record.interview.id or 0, last_message_id=message_id, now=self.clock()
-                )
+        edit it later (EditPrevious.message_id).
+
+        No transaction of its own (that was a second commit per question): the id
+        is kept here, used by the prospect's next step in this process, and written
+        to the database inside the next transaction this service runs (any chat's),
+        guarded by the interview's rev. It only serves the cosmetic edit showing
+        the chosen answer: a note lost to a crash or restart, or not yet written
+        when another process handles the next answer, costs that one edit. A
+        step clears the stored id once its question is answered, so a stale
+        id is never used to edit the wrong message.
+        """
+        chat = self._chats.get(prospect.user_id)
+        if chat is not None:
+            chat.message_id = message_id
+            self._unwritten[prospect.user_id] = chat
 
     async def summary(self, prospect: Prospect, lang: str | None = None) -> str | None:
         """The plain-text result card of the prospect's last interview (the console's ending)."""
@@ -471,7 +536,28 @@ class InterviewService:
                         session, update_id, now=self.clock()
                     ):
                         return Reply(duplicate=True)
-                    return await body(session)
+                    reply = await body(session)
+                    notes = await self._write_notes(session)
+                    after: list[tuple[int, StoredRows]] = session.info.get(_AFTER_COMMIT, [])
+                    pushed: list[tuple[int, datetime]] = session.info.get(_PUSHED, [])
+                    shown = self._reply_interview(session, reply)
+                # Committed: only now may what this transaction wrote be remembered.
+                for interview_id, rows in after:
+                    self._rows.put(interview_id, rows)
+                for interview_id, at in pushed:
+                    self._pushed[interview_id] = at
+                    if len(self._pushed) > _CHATS_MAX:
+                        del self._pushed[next(iter(self._pushed))]
+                if notes:
+                    self._notes_written = time.monotonic()
+                for user_id, note, written in notes:
+                    if note.message_id == written:  # no newer note meanwhile
+                        note.message_id = None  # in the database now (or stale)
+                        if self._unwritten.get(user_id) is note:
+                            del self._unwritten[user_id]
+                if shown is not None:
+                    self._shown(*shown)
+                return reply
             except StaleInterviewError:
                 # Another process saved a step of this interview first; our reading
                 # was old. The transaction rolled back (update mark included): redo.
@@ -479,17 +565,30 @@ class InterviewService:
                     raise
         raise AssertionError("unreachable")
 
-    async def _lead(self, session: AsyncSession, p: Prospect) -> Lead:
+    async def _lead(self, session: AsyncSession, p: Prospect, *, read_first: bool = True) -> Lead:
+        session.info["qualibot_user"] = p.user_id  # whose reply: see _reply_interview
         lead, _ = await repo.get_or_create_lead(
             session,
             p.user_id,
             now=self.clock(),
+            read_first=read_first,
             username=p.username,
             first_name=p.first_name,
             last_name=p.last_name,
             language=texts.pick(p.language_code) if p.language_code else None,
         )
         return lead
+
+    async def _lead_and_row(
+        self, session: AsyncSession, p: Prospect
+    ) -> tuple[Lead, Interview | None]:
+        """The prospect's lead (created on first sight) and active interview row: one
+        query for a known prospect, which is nearly every update."""
+        session.info["qualibot_user"] = p.user_id
+        found = await repo.get_lead_and_active_interview(session, p.user_id)
+        if found is not None:
+            return found
+        return await self._lead(session, p, read_first=False), None  # new: no interview
 
     def _lang(self, lead: Lead | None, p: Prospect) -> str:
         return texts.pick((lead.language if lead else None) or p.language_code)
@@ -499,27 +598,126 @@ class InterviewService:
         compiled = await self.registry.for_interview(
             iv.flow_id, iv.digest, iv.flow_version_id, session
         )
-        return _Ctx(lead, record, compiled, state_from_record(record, lead))
+        state = state_from_record(record, lead)
+        session.info["qualibot_interview"] = iv  # the reply's, most likely: _reply_interview
+        return _Ctx(lead, iv, compiled, state, stored_of(record, state))
 
-    async def _active(self, session: AsyncSession, lead: Lead) -> _Ctx | None:
-        record = await repo.get_active_interview(session, lead.id or 0)
-        if record is None:
+    async def _ctx_of(self, session: AsyncSession, lead: Lead, iv: Interview) -> _Ctx:
+        """A loaded interview row's context; its rows come from the cache when current."""
+        rows = self._rows.get(iv)
+        if rows is None:
+            return await self._ctx(session, lead, await repo.load_record(session, iv))
+        compiled = await self.registry.for_interview(
+            iv.flow_id, iv.digest, iv.flow_version_id, session
+        )
+        session.info["qualibot_interview"] = iv
+        return _Ctx(lead, iv, compiled, state_from_stored(iv, rows, lead), rows)
+
+    async def _active(
+        self, session: AsyncSession, lead: Lead, row: Interview | _Unread | None = UNREAD
+    ) -> _Ctx | None:
+        """The active interview; `row`: its row if the caller read it (None: there is none)."""
+        iv = await repo.get_active_interview_row(session, lead.id or 0) if row is UNREAD else row
+        if iv is None:
             return None
         try:
-            return await self._ctx(session, lead, record)
+            return await self._ctx_of(session, lead, iv)
         except UnknownFlowError:
             # Its flow version is gone (a built-in file removed without a stored copy):
             # end it rather than leave the prospect stuck on an interview nobody can run.
-            await repo.cancel_interview(session, record.interview.id or 0, now=self.clock())
+            await repo.cancel_interview(session, iv.id or 0, now=self.clock())
             return None
+
+    @staticmethod
+    def _after_commit(session: AsyncSession, key: str, item: object) -> None:
+        """Remember `item` for `_run` to act on once the transaction has committed."""
+        session.info.setdefault(key, []).append(item)
+
+    def _reminder_fresh(self, iv: Interview, compiled: CompiledFlow, now: datetime) -> bool:
+        """Was the idle reminder pushed back moments ago (by this process)? Then this
+        answer need not push it again: when it fires, the timer worker sees the later
+        updated_at and sets it to reminder_hours after that (bot/services/followup.py,
+        _remind), so nobody is reminded early; pushing at most every _PUSH_EVERY only
+        spares a statement per answer. Not for short reminders (under 4 x that)."""
+        at = self._pushed.get(iv.id or 0)
+        if at is None or not timedelta(0) <= now - at < _PUSH_EVERY:
+            return False
+        hours = followup.followup_of(compiled.flow).reminder_hours
+        return timedelta(hours=hours) >= 4 * _PUSH_EVERY
+
+    # ---------------------------------------------------------------- message notes
+    def _flooding(self, user_id: int, ctx: _Ctx, text: str, sent_at: float, today: date) -> bool:
+        """An unreadable message sent right after the one that was re-asked: ignore it
+        (no reply, no miss). Anything the engine can read still counts as an answer."""
+        if ctx.state.misses != 1:
+            return False
+        last = self._reasked.get(user_id)
+        if last is None or last[:2] != (ctx.interview.id, ctx.state.state):
+            return False
+        if sent_at - last[2] >= _FLOOD_WINDOW:
+            return False
+        # Read it as a first try: a re-ask (and no intent) means it says nothing.
+        probe = ctx.compiled.answer(replace(ctx.state, misses=0), text, today=today)
+        return probe.outcome == "reask" and not probe.intents
+
+    def _shown(self, user_id: int, iv: Interview) -> None:
+        """A reply about `iv` (at its current rev) goes to the prospect now."""
+        if iv.id is None:
+            return
+        chat = self._chats.get(user_id)
+        if chat is not None and chat.interview_id == iv.id and chat.rev == iv.rev:
+            self._chats.move_to_end(user_id)
+            return
+        # A new rev: the step consumed the old note, or wrote it along with its row.
+        self._unwritten.pop(user_id, None)
+        self._chats[user_id] = _Chat(iv.id, iv.rev)
+        self._chats.move_to_end(user_id)
+        if len(self._chats) > _CHATS_MAX:
+            gone, _ = self._chats.popitem(last=False)
+            self._unwritten.pop(gone, None)
+
+    @staticmethod
+    def _reply_interview(session: AsyncSession, reply: Reply) -> tuple[int, Interview] | None:
+        """(user id, interview row) of the reply, as this transaction leaves the row."""
+        user_id = session.info.get("qualibot_user")
+        iv = session.info.get("qualibot_interview")
+        if user_id is None or not isinstance(iv, Interview) or iv.id != reply.interview_id:
+            return None
+        return user_id, iv
+
+    def _noted(self, ctx: _Ctx) -> _Chat | None:
+        chat = self._chats.get(ctx.lead.telegram_id)
+        if chat is None or chat.message_id is None or chat.interview_id != ctx.interview.id:
+            return None
+        return chat
+
+    async def _write_notes(self, session: AsyncSession) -> list[tuple[int, _Chat, int]]:
+        """Write the notes not yet in the database, in this transaction (see note_message).
+
+        At most every _NOTES_EVERY seconds: under load most notes are used by their
+        chat's next step before that (and need no write), the rest go together."""
+        if not self._unwritten or time.monotonic() - self._notes_written < _NOTES_EVERY:
+            return []
+        me = session.info.get("qualibot_user")  # this step's own note: used or stale now
+        pending = [
+            (u, c, c.message_id)
+            for u, c in self._unwritten.items()
+            if c.message_id is not None and u != me
+        ]
+        if pending:
+            notes = [(c.interview_id, c.rev, m) for _, c, m in pending]
+            await repo.note_message_ids(session, notes)
+        return pending
 
     async def _last_interview(self, session: AsyncSession, lead: Lead) -> Interview | None:
         rows = await repo.list_interviews(session, lead_id=lead.id)
         return rows[-1] if rows else None
 
-    async def _latest(self, session: AsyncSession, lead: Lead) -> _Ctx | None:
+    async def _latest(
+        self, session: AsyncSession, lead: Lead, row: Interview | _Unread | None = UNREAD
+    ) -> _Ctx | None:
         """The interview in progress, else the last one whatever its status."""
-        ctx = await self._active(session, lead)
+        ctx = await self._active(session, lead, row)
         if ctx is not None:
             return ctx
         last = await self._last_interview(session, lead)
@@ -529,10 +727,16 @@ class InterviewService:
         return None if record is None else await self._ctx(session, lead, record)
 
     async def _version(self, session: AsyncSession, interview: Interview) -> int | None:
-        if interview.flow_version_id is None:
+        version_id = interview.flow_version_id
+        if version_id is None:
             return None
-        row = await repo.get_flow_version(session, interview.flow_version_id)
-        return row.version if row else None
+        number = self._versions.get(version_id)  # a version's number never changes
+        if number is None:
+            row = await repo.get_flow_version(session, version_id)
+            if row is None:
+                return None
+            number = self._versions[version_id] = row.version
+        return number
 
     # ================================================================ steps
     async def _begin(
@@ -564,9 +768,12 @@ class InterviewService:
             messages.append(
                 OutMessage(compiled.render(welcome, state), "info", remove_keyboard=True)
             )
+        session.info["qualibot_interview"] = interview
+        empty = StoredRows(interview.rev, (), (), 0, ())
+        self._after_commit(session, _AFTER_COMMIT, (interview.id, empty))
         if state.finished:  # a flow whose every question was already answered by the profile
-            record = InterviewRecord(interview)
-            ctx = _Ctx(lead, record, compiled, replace(state, state=compiled.program.first))
+            first = replace(state, state=compiled.program.first)
+            ctx = _Ctx(lead, interview, compiled, first, empty)
             from flows.state import Step as _Step
 
             reply = await self._apply(session, ctx, _Step(state, "done"))
@@ -582,6 +789,7 @@ class InterviewService:
             ended_now=False,
             now=now,
         )
+        self._after_commit(session, _PUSHED, (interview.id, now))
         return Reply(messages, interview_id=interview.id, lead_id=lead.id, lang=state.lang)
 
     async def _apply(
@@ -607,6 +815,15 @@ class InterviewService:
         progress = progress_of(
             state, result, status=new_status, keep_stage=old_stage, sales_owned=sales_owned
         )
+        # The question message this step edits: the button's, else the noted or stored one.
+        noted = self._noted(ctx)
+        answered = len(state.answers) > len(before.answers) or step.outcome == "back"
+        edit_target = message_id or (noted.message_id if noted else None) or iv.last_message_id
+        last_message_id: int | None = KEEP_MESSAGE_ID
+        if answered:
+            last_message_id = None  # that question is answered: never edit its message again
+        elif noted is not None:
+            last_message_id = noted.message_id  # still the question on screen
         saved = await repo.save_step(
             session,
             iv.id or 0,
@@ -614,8 +831,11 @@ class InterviewService:
             answers=state.answers,
             signals=state.signals,
             expected_rev=iv.rev,
+            stored=ctx.stored,
+            last_message_id=last_message_id,
             now=now,
         )
+        self._after_commit(session, _AFTER_COMMIT, (iv.id, saved.stored))
         if progress.stage != old_stage and not sales_owned:
             await repo.append_stage_change(
                 session,
@@ -628,26 +848,34 @@ class InterviewService:
             )
         await self._save_contacts(session, ctx.lead, result.contact)
         became_hot = progress.tier == "hot" and old_tier != "hot"
-        queued = await self.handoff.after_step(
-            session,
-            lead=ctx.lead,
-            interview=saved.interview,
-            compiled=compiled,
-            state=state,
-            result=result,
-            became_hot=became_hot,
-            version=await self._version(session, iv) if self.config.sales_chat_id else None,
-        )
+        queued = False
+        # A card (handoff) is made only when the stored tier turns hot, and a tier once
+        # set is never cleared (finished/out and fast-tracked are final): with no tier
+        # yet and not hot now, there is no card to make or edit, and nothing to read.
+        if old_tier is not None or became_hot:
+            queued = await self.handoff.after_step(
+                session,
+                lead=ctx.lead,
+                interview=saved.interview,
+                compiled=compiled,
+                state=state,
+                result=result,
+                became_hot=became_hot,
+                version=await self._version(session, iv) if self.config.sales_chat_id else None,
+            )
         ended_now = state.finished and not before.finished
-        await followup.after_step(
-            session,
-            interview=saved.interview,
-            compiled=compiled,
-            status=new_status,
-            tier=progress.tier,
-            ended_now=ended_now,
-            now=now,
-        )
+        if not (new_status == "active" and self._reminder_fresh(iv, compiled, now)):
+            await followup.after_step(
+                session,
+                interview=saved.interview,
+                compiled=compiled,
+                status=new_status,
+                tier=progress.tier,
+                ended_now=ended_now,
+                now=now,
+            )
+            if new_status == "active":
+                self._after_commit(session, _PUSHED, (iv.id, now))
         reply = Reply(
             interview_id=iv.id,
             lead_id=ctx.lead.id,
@@ -657,8 +885,8 @@ class InterviewService:
             lang=state.lang,
         )
         reply.messages.extend(OutMessage(text, "say") for text in step.say)
-        if len(state.answers) > len(before.answers) or step.outcome == "back":
-            reply.edit_previous = self._edit_previous(ctx, state, message_id, step.outcome)
+        if answered:
+            reply.edit_previous = self._edit_previous(ctx, state, edit_target, step.outcome)
         if step.outcome == "reask":
             reply.messages.append(self._question(compiled, state, reask=step.reask))
         elif ended_now and status is None:
@@ -908,9 +1136,7 @@ class InterviewService:
             if len(shown) > _CHOSEN_MAX:
                 shown = shown[: _CHOSEN_MAX - 1] + "…"
             chosen = t(lang, "chosen", choice=shown)
-        return EditPrevious(
-            f"{question}\n{chosen}", message_id if message_id else ctx.interview.last_message_id
-        )
+        return EditPrevious(f"{question}\n{chosen}", message_id)
 
     def _closing(self, compiled: CompiledFlow, state: InterviewState, result) -> list[OutMessage]:
         buttons: Keyboard = ()

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import TYPE_CHECKING
 
-from storage.repositories import InterviewProgress, InterviewRecord
+from storage.repositories import InterviewProgress, InterviewRecord, StoredRows
 from storage.tables import Interview, Lead
 
 if TYPE_CHECKING:
@@ -23,13 +24,73 @@ def known_facts(lead: Lead) -> dict[str, str | None]:
     return {"name": lead.first_name}
 
 
+def _known(lead: Lead) -> tuple[tuple[str, str], ...]:
+    return tuple(
+        sorted((k, v.strip()) for k, v in known_facts(lead).items() if v is not None and v.strip())
+    )
+
+
+def state_from_stored(iv: Interview, stored: StoredRows, lead: Lead) -> InterviewState:
+    """The engine's state from the interview row and rows kept from the last step
+    (`stored.answers` and `.signals` are the engine's own records there)."""
+    from flows.state import InterviewState
+
+    return InterviewState(
+        flow_id=iv.flow_id,
+        lang=iv.lang,
+        state=iv.state,
+        answers=stored.answers,  # type: ignore[arg-type]
+        signals=stored.signals,  # type: ignore[arg-type]
+        misses=iv.misses,
+        knockout=iv.knockout,
+        fast_tracked=iv.fast_tracked,
+        known=_known(lead),
+    )
+
+
+def stored_of(record: InterviewRecord, state: InterviewState) -> StoredRows:
+    """`record`'s rows for save_step, holding the engine's records built from them."""
+    rows = StoredRows.of(record)
+    return StoredRows(rows.rev, state.answers, rows.seqs, rows.last_seq, state.signals)
+
+
+class RowCache:
+    """Answer and signal rows of recently stepped interviews, by interview id.
+
+    An entry is used only while the interview row still has the entry's `rev`:
+    every change of those rows (a step, in any process, or /forget) bumps it, so
+    a hit is exactly what the database holds and a step reads just the
+    interview row. Filled after commit only; bounded (least recently used go).
+    """
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._rows: OrderedDict[int, StoredRows] = OrderedDict()
+
+    def get(self, interview: Interview) -> StoredRows | None:
+        if interview.id is None:
+            return None
+        rows = self._rows.get(interview.id)
+        if rows is None or rows.rev != interview.rev:
+            return None
+        self._rows.move_to_end(interview.id)
+        return rows
+
+    def put(self, interview_id: int, rows: StoredRows) -> None:
+        self._rows[interview_id] = rows
+        self._rows.move_to_end(interview_id)
+        if len(self._rows) > self.size:
+            self._rows.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+
 def state_from_record(record: InterviewRecord, lead: Lead) -> InterviewState:
     from flows.state import AnswerRecord, InterviewState, SignalRecord
 
     iv = record.interview
-    facts = tuple(
-        sorted((k, v.strip()) for k, v in known_facts(lead).items() if v is not None and v.strip())
-    )
+    facts = _known(lead)
     return InterviewState(
         flow_id=iv.flow_id,
         lang=iv.lang,

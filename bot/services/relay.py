@@ -8,9 +8,21 @@
   HandoffService.press through `hand_back`) ends the relay.
 
 Nothing of another prospect's chat can leak: a sales message is mapped only by
-the card it replies to, (chat id, message id) → handoff → interview → lead,
-and a prospect's message only to the card of their own lead's interview. The
-relay is on while the handoff is `taken` or `qualified`.
+the bot message it replies to, (chat id, message id) → handoff → interview →
+lead, and a prospect's message only to the card of their own lead's interview.
+The relay is on while the handoff is `taken` or `qualified`.
+
+The bot messages that map to a lead are its thread (`handoff_message` rows):
+every card sent for it (the SLA timer raises an untaken card as a new message;
+the original still counts) and every prospect message relayed into the sales
+chat. So a reply to any of them reaches the prospect.
+
+Once per update: each relayed message is recorded (a `handoff_message` row with
+its update id) in the same transaction as the update's processed mark, before
+it is sent. A redelivered update (a restart, a webhook retry, another process)
+finds the mark and sends nothing: at most once, like the rest of the bot's
+replies. The Telegram side then reports the sent message's id (`sent`), which
+makes it part of the thread.
 
 No aiogram here: the service says what to send (`RelayOut`); the Telegram side
 sends it (at once, as a reply to the card, which the outbox cannot do).
@@ -48,6 +60,7 @@ class RelayOut:
     text: str
     reply_to_message_id: int | None = None
     thread_id: int | None = None
+    record_id: int | None = None  # the handoff_message row; report the sent id to `sent`
 
 
 @dataclass(frozen=True)
@@ -130,15 +143,18 @@ class RelayService:
         text: str,
         *,
         update_id: int | None = None,
+        message_id: int | None = None,
     ) -> RelayResult:
-        """A message in the sales chat replying to `reply_to_message_id`."""
+        """A message (`message_id`) in the sales chat replying to `reply_to_message_id`:
+        a card of the lead (the current one or an earlier one) or a relayed message."""
         lang = self.config.sales_lang
+        now = self.clock()
         async with self.db.transaction() as session:
             handoff = await repo.get_handoff_by_message(session, chat_id, reply_to_message_id)
             if handoff is None or handoff.id is None:
                 return RelayResult("not_a_card")
             if update_id is not None and not await repo.mark_update_processed(
-                session, update_id, now=self.clock()
+                session, update_id, now=now
             ):
                 return RelayResult("duplicate", handoff_id=handoff.id)
             if handoff.status not in RELAY_STATUSES:
@@ -150,17 +166,40 @@ class RelayService:
                 return RelayResult(
                     "unreachable", notice=t(lang, "relay_unreachable"), handoff_id=handoff.id
                 )
+            # Recorded with the mark: this update is relayed once, whatever happens next.
+            record = await repo.add_handoff_message(
+                session,
+                handoff.id,
+                chat_id,
+                "from_sales",
+                message_id=message_id,
+                update_id=update_id,
+                now=now,
+            )
+            if record is None and message_id is not None:
+                return RelayResult("duplicate", handoff_id=handoff.id)
             signed = t(lang, "relay_signed", text=_clip(text), name=first_name(sender.name))
             return RelayResult("sent", RelayOut(lead.telegram_id, signed), handoff_id=handoff.id)
 
-    async def from_prospect(self, user_id: int, text: str) -> RelayOut | None:
-        """A prospect's message while sales has the lead; None when the relay is off."""
-        async with self.db.session() as session:
+    async def from_prospect(
+        self, user_id: int, text: str, *, update_id: int | None = None
+    ) -> RelayOut | None:
+        """A prospect's message while sales has the lead; None when the relay is off or
+        the update was relayed already. Send the result, then report it with `sent`."""
+        now = self.clock()
+        async with self.db.transaction() as session:
             found = await self._relayed(session, user_id)
-        if found is None:
-            return None
-        lead, handoff = found
-        assert handoff.message_id is not None
+            if found is None:
+                return None
+            lead, handoff = found
+            assert handoff.id is not None and handoff.message_id is not None
+            if update_id is not None and not await repo.mark_update_processed(
+                session, update_id, now=now
+            ):
+                return None
+            record = await repo.add_handoff_message(
+                session, handoff.id, handoff.chat_id, "from_prospect", update_id=update_id, now=now
+            )
         name = " ".join(p for p in (lead.first_name, lead.last_name) if p) or f"#{lead.id}"
         lang = self.config.sales_lang
         return RelayOut(
@@ -168,7 +207,16 @@ class RelayService:
             t(lang, "relay_from_prospect", name=name, text=_clip(text)),
             reply_to_message_id=handoff.message_id,
             thread_id=self.config.sales_topic_id,
+            record_id=record,
         )
+
+    async def sent(self, out: RelayOut, chat_id: int, message_id: int) -> None:
+        """The relayed message is in the sales chat as `message_id`: a reply to it now
+        reaches the prospect too (it joins the lead's thread)."""
+        if out.record_id is None:
+            return
+        async with self.db.transaction() as session:
+            await repo.set_handoff_message_sent(session, out.record_id, chat_id, message_id)
 
     async def active(self, user_id: int) -> bool:
         """Is this prospect talking to a salesperson through the bot now?"""

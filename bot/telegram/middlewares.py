@@ -7,6 +7,9 @@
    SimpleEventIsolation, whose dictionary only grows. Updates beyond a few
    waiting in one private chat are dropped: a flood is not answered message by
    message, and one flooder queues only behind itself. Other chats never wait.
+   On PostgreSQL it also takes the chat's cross-process lock (storage/locks.py)
+   once this process's turn has come, so several processes behind one webhook
+   URL still handle one chat's updates one at a time, replies included.
 3. `Returned`: a prospect who blocked the bot and writes again is unblocked.
 4. `ErrorIsolation`: an exception in a handler is logged (the secret filter
    keeps the token out), the prospect gets a short apology, the bot goes on.
@@ -27,14 +30,18 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
-from typing import Any
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aiogram import BaseMiddleware, Bot
 from aiogram.exceptions import TelegramAPIError, TelegramForbiddenError
-from aiogram.types import TelegramObject, Update
+from aiogram.types import CallbackQuery, TelegramObject, Update
 
 from bot.telegram.retry import RetryMiddleware, Sleep
 from bot.telegram.texts import say
+
+if TYPE_CHECKING:
+    from storage.locks import ChatLocks
 
 log = logging.getLogger(__name__)
 
@@ -82,12 +89,20 @@ class _Slot:
 
 
 class ChatLock(BaseMiddleware):
-    def __init__(self, max_waiting: int = 50, max_waiting_private: int = 5) -> None:
+    def __init__(
+        self,
+        max_waiting: int = 50,
+        max_waiting_private: int = 5,
+        *,
+        shared: ChatLocks | None = None,
+    ) -> None:
         # A prospect waits for the bot's reply before writing again, so more than a few
         # queued updates in a private chat is a flood (or a paste cut into pieces); a
         # sales group can have many people pressing at once.
         self.max_waiting = max_waiting
         self.max_waiting_private = max_waiting_private
+        # Cross-process locks (PostgreSQL), or None: one process, nothing more to do.
+        self.shared = shared
         self._slots: dict[Hashable, _Slot] = {}
         self.dropped = 0
 
@@ -107,7 +122,12 @@ class ChatLock(BaseMiddleware):
         slot.users += 1
         try:
             async with slot.lock:
-                return await handler(event, data)
+                if self.shared is None:
+                    return await handler(event, data)
+                # Taken after the in-process lock: this process asks the database for a
+                # chat at most once at a time (its lock session would grant a repeat).
+                async with self.shared.hold(key):
+                    return await handler(event, data)
         finally:
             slot.users -= 1
             if slot.users == 0:
@@ -154,7 +174,57 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, ConnectionError | TimeoutError) and not isinstance(exc, TelegramAPIError)
 
 
+class RetryHold(Protocol):
+    """Polling's patience for a transient failure (bot.telegram.polling.Poller)."""
+
+    @property
+    def is_stopping(self) -> bool: ...
+    async def wait(self, attempt: int) -> bool: ...  # back off; False once stopping
+
+
+class AnswerOnce:
+    """Per update, shared by every attempt: a callback query is answered at most once,
+    even when a retry runs the handler again after the first attempt answered it.
+    `recent` (query ids answered lately in this process) also covers a redelivery."""
+
+    __slots__ = ("answered", "query_id", "recent")
+
+    def __init__(
+        self, query_id: str | None = None, recent: OrderedDict[str, None] | None = None
+    ) -> None:
+        self.query_id = query_id
+        self.recent = recent
+        self.answered = recent is not None and query_id is not None and query_id in recent
+
+    def claim(self) -> bool:
+        """True for the one caller that may answer."""
+        if self.answered:
+            return False
+        self.answered = True
+        if self.recent is not None and self.query_id is not None:
+            self.recent[self.query_id] = None
+            if len(self.recent) > 5000:
+                self.recent.popitem(last=False)
+        return True
+
+
+_answer_once: ContextVar[AnswerOnce | None] = ContextVar("qualibot_answer_once", default=None)
+
+
+def current_answer_once() -> AnswerOnce | None:
+    """The AnswerOnce of the update being handled (for PromptAnswer in any router)."""
+    return _answer_once.get()
+
+
 class ErrorIsolation(BaseMiddleware):
+    """Isolate handler errors; retry transient ones (see the module docstring).
+
+    `hold` (polling): after the quick attempts a transient failure is retried in
+    place, with the hold's backoff, until it succeeds or the process stops; the
+    update keeps its chat's lock meanwhile, so the chat's later updates keep their
+    order, and at stop it is raised so the poller leaves it unconfirmed.
+    """
+
     def __init__(
         self,
         *,
@@ -164,6 +234,7 @@ class ErrorIsolation(BaseMiddleware):
         sleep: Sleep = asyncio.sleep,
         apology_every: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
+        hold: RetryHold | None = None,
     ) -> None:
         self.redeliver_on_transient = redeliver_on_transient
         self.attempts = attempts
@@ -171,16 +242,26 @@ class ErrorIsolation(BaseMiddleware):
         self.sleep = sleep
         self.apology_every = apology_every
         self.clock = clock
+        self.hold = hold
         self._apologised: dict[int, float] = {}
         self.errors = 0
+        self.held = 0  # transient failures waited out in place (polling)
+        self._answered: OrderedDict[str, None] = OrderedDict()  # callback query ids
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         attempt = 0
+        query = event.callback_query if isinstance(event, Update) else None
+        # The same for every attempt of this update (and a redelivery of it).
+        once = AnswerOnce(query.id if query is not None else None, self._answered)
         while True:
             attempt += 1
             try:
                 # A fresh copy each time: inner middlewares add keys to `data`.
-                return await handler(event, dict(data))
+                token = _answer_once.set(once)
+                try:
+                    return await handler(event, {**data, "answer_once": once})
+                finally:
+                    _answer_once.reset(token)
             except TelegramForbiddenError:
                 return None  # the prospect blocked us mid-reply: nothing more to say
             except Exception as exc:
@@ -195,14 +276,43 @@ class ErrorIsolation(BaseMiddleware):
                     )
                     await self.sleep(delay)
                     continue
+                if transient and self.hold is not None:
+                    if not self.hold.is_stopping:
+                        self.held += 1
+                        if attempt == self.attempts:
+                            await self._stop_spinner(query, data, once)
+                        log.warning(
+                            "Update %s: %s (attempt %d); waiting, not dropping it",
+                            _update_id(event),
+                            type(exc).__name__,
+                            attempt,
+                        )
+                        if await self.hold.wait(attempt - self.attempts + 1):
+                            continue
+                    raise  # stopping: unconfirmed, the next process handles it
                 self.errors += 1
                 log.exception("Update %s failed: %s", _update_id(event), type(exc).__name__)
                 if transient and self.redeliver_on_transient:
                     raise  # webhook: answer 500, Telegram delivers the update again later
-                await self._apologise(event, data, busy=transient)
+                await self._apologise(event, data, busy=transient, once=once)
                 return None
 
-    async def _apologise(self, event: TelegramObject, data: dict[str, Any], *, busy: bool) -> None:
+    async def _stop_spinner(
+        self, query: CallbackQuery | None, data: dict[str, Any], once: AnswerOnce
+    ) -> None:
+        """A press whose update must wait: answer it now (empty) rather than leave the
+        button spinning; the wait may be long."""
+        bot: Bot | None = data.get("bot")
+        if query is None or bot is None or not once.claim():
+            return
+        try:
+            await bot.answer_callback_query(query.id)
+        except TelegramAPIError as exc:
+            log.info("Callback %s not answered: %s", query.id, type(exc).__name__)
+
+    async def _apologise(
+        self, event: TelegramObject, data: dict[str, Any], *, busy: bool, once: AnswerOnce
+    ) -> None:
         bot: Bot | None = data.get("bot")
         ctx = data.get("event_context")
         if bot is None or ctx is None or ctx.chat is None or ctx.chat.type != "private":
@@ -210,9 +320,9 @@ class ErrorIsolation(BaseMiddleware):
         user = ctx.user
         text = say("busy" if busy else "apology", user.language_code if user else None)
         try:
-            if isinstance(event, Update) and event.callback_query is not None:
-                # Stop the spinner; if the press was answered already this does nothing,
-                # so the message below still tells the prospect.
+            if isinstance(event, Update) and event.callback_query is not None and once.claim():
+                # Stop the spinner, unless an attempt answered the press already: then
+                # the message below still tells the prospect.
                 await bot.answer_callback_query(event.callback_query.id, text=text)
             now = self.clock()
             last = self._apologised.get(ctx.chat.id)

@@ -24,9 +24,15 @@ Guarantees and how:
   row of that chat in the batch go back to the database with not_before =
   now + retry_after. Before sending, a chat's rows wait behind any older row of
   that chat still undelivered (a database check, so the order survives
-  restarts and holds between several workers).
-- Card edits collapse: of several edits of one card in a batch only the last
-  is sent (the others are marked sent), saving the group's budget.
+  restarts and holds between several workers). A row leased by another worker
+  is looked at again after `behind_recheck` seconds, not at its lease's end.
+- The sales chat is one queue with priorities (its budget, one message every
+  3 s, is the scarce thing): cards are claimed first and go out in the order
+  the leads turned hot; an edit waits only for its own card, and steps aside
+  (back to the queue) whenever a card is waiting. Edits of one card coalesce:
+  only the newest pending edit of a card is sent, the older ones are cancelled
+  (storage.outbox.coalesce_edit), so a lead answering five questions while the
+  group is busy costs the group one edit, not five.
 """
 
 from __future__ import annotations
@@ -84,6 +90,7 @@ class WorkerConfig:
     retry_base: float = 5.0  # after a failure: 5 s, 10 s, 20 s ... up to retry_cap
     retry_cap: float = 300.0
     edit_wait: float = 3.0  # a card edit whose card is not sent yet
+    behind_recheck: float = 1.0  # an older row of the chat is being sent by another worker
     error_pause: float = 2.0  # the database failed: wait before the next claim
     # Housekeeping, hourly: update ids are kept 3 days (Telegram redelivers for 24 hours),
     # delivered / dead / cancelled outbox rows 90 days.
@@ -257,6 +264,9 @@ class OutboxWorker:
         return row.chat_id
 
     async def _deliver_chat(self, chat: int, rows: list[Outbox]) -> None:
+        if chat == self.sales_chat.chat_id:
+            await self._deliver_sales(rows)
+            return
         until = await self._waiting_behind(chat, rows[0])
         if until is not None:
             # An older row of this chat is not delivered yet (held by a 429, being
@@ -281,10 +291,8 @@ class OutboxWorker:
         restarts and between several workers: rows held after a 429 stay pending
         with their not_before, and newer rows of that chat line up behind them.
         """
-        if self.sales_chat.chat_id == chat:
-            same_chat: Any = col(Outbox.kind).in_(CARD_KINDS) | (col(Outbox.chat_id) == chat)
-        else:
-            same_chat = (col(Outbox.chat_id) == chat) & col(Outbox.kind).not_in(CARD_KINDS)
+        # (The sales chat has its own rules: _sales_waiting_behind.)
+        same_chat = (col(Outbox.chat_id) == chat) & col(Outbox.kind).not_in(CARD_KINDS)
         async with self.db.session() as session:
             older = (
                 await session.exec(
@@ -298,12 +306,87 @@ class OutboxWorker:
                     .limit(1)
                 )
             ).first()
+        return self._due_after(older)
+
+    def _due_after(self, older: Outbox | None) -> datetime | None:
+        """When to look again at a row waiting behind `older` (None: it need not wait)."""
         if older is None:
             return None
         now = self.clock()
-        due = older.not_before if older.status == "pending" else older.lease_until
         soon = now + timedelta(seconds=0.5)
+        if older.status == "pending":
+            due = older.not_before
+        else:
+            # Being sent: by a live worker it is done in seconds, so look again soon; the
+            # lease's end only matters if that worker died.
+            recheck = now + timedelta(seconds=self.config.behind_recheck)
+            due = min(as_utc(older.lease_until), recheck) if older.lease_until else recheck
         return max(as_utc(due), soon) if due is not None else soon
+
+    # ------------------------------------------------------------ sales chat
+
+    async def _deliver_sales(self, rows: list[Outbox]) -> None:
+        """The sales chat's rows: cards first (claimed first), each row waiting only for
+        what it must follow; edits coalesced and yielding to waiting cards."""
+        rows = await self._collapse_edits(rows)
+        for index, row in enumerate(rows):
+            if self.stopping:
+                await self._hand_back(rows[index:], self.clock())
+                return
+            if row.kind == "card_edit" and await self._card_waiting():
+                # A new card is due but not in this batch: let the next claim take it first.
+                await self._hand_back(rows[index:], self.clock())
+                return
+            until = await self._sales_waiting_behind(row)
+            if until is not None:
+                await self._hand_back([row], until)
+                continue
+            if row.kind == "card_edit":
+                async with self.db.transaction() as session:
+                    newer = await outbox.coalesce_edit(session, row)
+                if newer is not None:
+                    await self._mark_sent(row, None, note=f"superseded by outbox {newer}")
+                    continue
+            try:
+                await self._deliver(row)
+            except _Held as exc:
+                await self._hand_back(rows[index:], exc.until)
+                return
+
+    async def _card_waiting(self) -> bool:
+        async with self.db.session() as session:
+            return await outbox.card_due(session, self.clock())
+
+    async def _sales_waiting_behind(self, row: Outbox) -> datetime | None:
+        """What a sales-chat row must follow: a card, the older cards (the order the
+        leads turned hot) and older rows of its own lead (its card before its edits, an
+        SLA note before the card raised again); an edit, older rows of its own lead;
+        a plain message, older plain messages to the chat."""
+        undelivered = col(Outbox.status).in_(("pending", "sending"))
+        older = [col(Outbox.id) < row.id, undelivered]
+        handoff_id = row.payload.get("handoff_id") if row.kind in CARD_KINDS else None
+        mine: Any = None
+        if isinstance(handoff_id, int):
+            mine = col(Outbox.kind).in_(CARD_KINDS) & (
+                Outbox.payload["handoff_id"].as_integer() == handoff_id  # type: ignore[index]
+            )
+        if row.kind == "card":
+            follow: Any = col(Outbox.kind) == "card"
+            if mine is not None:
+                follow = follow | mine
+        elif row.kind == "card_edit":
+            if mine is None:
+                return None
+            follow = mine
+        else:
+            follow = (col(Outbox.kind).not_in(CARD_KINDS)) & (col(Outbox.chat_id) == row.chat_id)
+        async with self.db.session() as session:
+            first = (
+                await session.exec(
+                    select(Outbox).where(follow, *older).order_by(col(Outbox.id)).limit(1)
+                )
+            ).first()
+        return self._due_after(first)
 
     async def _collapse_edits(self, rows: list[Outbox]) -> list[Outbox]:
         last: dict[Any, int] = {}
@@ -413,6 +496,11 @@ class OutboxWorker:
 
     async def _edit_card(self, row: Outbox, payload: dict[str, Any]) -> Message | None:
         handoff_id = int(payload.get("handoff_id", 0))
+        pinned = payload.get("message_id")
+        if pinned is not None:
+            # An edit of one particular message (the old card after an SLA re-raise):
+            # if that message is gone there is nothing to edit, and no card to resend.
+            return await self._edit_pinned(row, payload, int(pinned))
         target = await self.handoff.card_target(handoff_id)
         if target is None or target[1] is None:
             if await self._card_still_queued(handoff_id):
@@ -440,6 +528,21 @@ class OutboxWorker:
         self._shown(payload)
         return result if isinstance(result, Message) else None
 
+    async def _edit_pinned(
+        self, row: Outbox, payload: dict[str, Any], message_id: int
+    ) -> Message | None:
+        try:
+            result = await self.bot.edit_message_text(
+                chat_id=row.chat_id,
+                message_id=message_id,
+                text=str(payload.get("html", "")),
+                reply_markup=inline_keyboard(buttons_from_json(payload.get("buttons"))),
+            )
+        except TelegramBadRequest as exc:
+            log.info("Old card message %s not edited: %s", message_id, exc.message)
+            return None
+        return result if isinstance(result, Message) else None
+
     async def _card_still_queued(self, handoff_id: int) -> bool:
         async with self.db.session() as session:
             handoff = await repo.get_handoff(session, handoff_id)
@@ -455,6 +558,8 @@ class OutboxWorker:
         assert row.id is not None
         message_id = message.message_id if message is not None else None
         handoff_id = row.payload.get("handoff_id") if row.kind in ("card", "card_edit") else None
+        if row.payload.get("message_id") is not None:
+            handoff_id = None  # an edit of an old message never becomes the current card
         # Marking and attaching the card commit together; retried because a send that is
         # not marked would be sent again once the lease runs out.
         for attempt in range(3):

@@ -13,6 +13,7 @@ from aiogram.types import CallbackQuery, ReplyKeyboardRemove
 
 from bot.services.texts import t
 from bot.services.types import OutMessage, Prospect, Reply
+from bot.telegram.middlewares import AnswerOnce, current_answer_once
 from bot.telegram.rendering import contact_keyboard, html_text, inline_keyboard
 
 log = logging.getLogger(__name__)
@@ -72,22 +73,30 @@ class PromptAnswer:
     The service's notice ("That question is already answered") is shown when the
     work finishes in time; otherwise an empty answer stops the button's spinner
     at the deadline and the notice is dropped (a callback is answered once).
+    `once` is the update's AnswerOnce (by default ErrorIsolation's, for the update
+    being handled), shared across its retries: a retry after the first attempt (or
+    its deadline) answered does not answer again.
     """
 
-    def __init__(self, bot: Bot, query: CallbackQuery, budget: float = 1.5) -> None:
+    def __init__(
+        self, bot: Bot, query: CallbackQuery, budget: float = 1.5, once: AnswerOnce | None = None
+    ) -> None:
         self.bot = bot
         self.query = query
-        self.answered = False
+        self.once = once or current_answer_once() or AnswerOnce()
         self._timer = asyncio.create_task(self._deadline(budget))
+
+    @property
+    def answered(self) -> bool:
+        return self.once.answered
 
     async def _deadline(self, budget: float) -> None:
         await asyncio.sleep(budget)
         await self._answer(None, False)
 
     async def _answer(self, text: str | None, alert: bool) -> None:
-        if self.answered:
+        if not self.once.claim():
             return
-        self.answered = True
         try:
             await self.bot.answer_callback_query(
                 self.query.id, text=text or None, show_alert=alert or None

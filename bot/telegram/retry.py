@@ -40,6 +40,7 @@ from aiogram.exceptions import (
     TelegramServerError,
 )
 from aiogram.methods import AnswerCallbackQuery, GetUpdates, TelegramMethod
+from aiogram.methods.base import Response
 
 from bot.telegram.sales_chat import SalesChat
 
@@ -55,6 +56,18 @@ HARMLESS_EDIT = ("message is not modified",)
 HARMLESS_CALLBACK = ("query is too old", "query id is invalid")
 
 _flood_wait_disabled: ContextVar[bool] = ContextVar("qualibot_flood_wait_disabled", default=False)
+
+# aiogram parses every answer with `Response[method.__returning__]`; pydantic caches
+# parametrised generics only weakly, so between calls the class was often collected
+# and rebuilt (a whole model schema: ~9% of the bot's CPU). Strong references here.
+_RESPONSE_TYPES: dict[Any, Any] = {}
+
+
+def keep_response_type(method: TelegramMethod[Any]) -> None:
+    """Make aiogram's `Response[...]` class for this method's result live for good."""
+    returning = method.__returning__
+    if returning not in _RESPONSE_TYPES:
+        _RESPONSE_TYPES[returning] = Response[returning]  # type: ignore[valid-type]
 
 
 @contextmanager
@@ -131,6 +144,7 @@ class RetryMiddleware(BaseRequestMiddleware):
         bot: Bot,
         method: TelegramMethod[Any],
     ) -> Any:
+        keep_response_type(method)
         policy = self.policy
         failures = 0
         flood_waits = 0

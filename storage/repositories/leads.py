@@ -37,6 +37,7 @@ async def get_or_create_lead(
     telegram_id: int,
     *,
     now: datetime | None = None,
+    read_first: bool = True,
     **profile: Any,
 ) -> tuple[Lead, bool]:
     """The lead of a Telegram user, created on first sight; (lead, created).
@@ -45,21 +46,27 @@ async def get_or_create_lead(
     handled at once (two processes, or a double click) never fail on the unique
     telegram_id; the loser just reads the winner's row. `profile` fields
     (username, first_name, last_name, language, source) are used only on insert.
+    `read_first=False`: the caller just saw there is no such lead (skip that read).
     """
     _check(profile, PROFILE_FIELDS)
     # Read first: for a known user (nearly every update) this takes no write lock,
     # which on SQLite would otherwise serialise every update from its first statement.
-    found = await get_lead_by_telegram_id(session, telegram_id)
-    if found is not None:
-        return found, False
+    if read_first:
+        found = await get_lead_by_telegram_id(session, telegram_id)
+        if found is not None:
+            return found, False
     at = now_or(now)
     stmt = (
         upsert_insert(session, Lead)
         .values(telegram_id=telegram_id, created_at=at, updated_at=at, **profile)
         .on_conflict_do_nothing(index_elements=["telegram_id"])
-        .returning(col(Lead.id))
+        .returning(Lead)
     )
-    created = (await session.exec(stmt)).first() is not None
+    # The new row comes back whole; only the loser of a race reads the winner's row.
+    inserted = (await session.exec(stmt)).scalars().first()
+    if inserted is not None:
+        return inserted, True
+    created = False
     lead = (
         await session.exec(
             select(Lead)
@@ -110,6 +117,13 @@ async def forget_lead(session: AsyncSession, lead_id: int, *, now: datetime | No
     )
     if result.rowcount == 0:
         return False
+    # Answers and signals change below: bump rev, which services' row caches check.
+    await session.exec(
+        update(Interview)
+        .where(col(Interview.lead_id) == lead_id)
+        .values(rev=col(Interview.rev) + 1)
+        .execution_options(synchronize_session=False)
+    )
     of_lead = sa_select(col(Interview.id)).where(col(Interview.lead_id) == lead_id)
     await session.exec(
         update(Answer).where(col(Answer.interview_id).in_(of_lead)).values(raw=None, value=None)

@@ -352,6 +352,31 @@ class UpdateFactory:
         location = {"latitude": latitude, "longitude": longitude}
         return {"message": self.message_dict(user, location=location, **kwargs)}
 
+    def poll(
+        self,
+        user: TgUser | dict[str, Any],
+        question: str = "Which plan?",
+        options: tuple[str, ...] = ("Basic", "Pro"),
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        """A poll the user sends into the chat (regular, anonymous, open)."""
+        poll = {
+            "id": f"poll-{abs(hash((question, options))) % 10**9}",
+            "question": question,
+            "options": [
+                {"persistent_id": str(i), "text": o, "voter_count": 0}
+                for i, o in enumerate(options)
+            ],
+            "total_voter_count": 0,
+            "is_closed": False,
+            "is_anonymous": True,
+            "type": "regular",
+            "allows_multiple_answers": False,
+            "allows_revoting": False,
+            "members_only": False,
+        }
+        return {"message": self.message_dict(user, poll=poll, **kwargs)}
+
     def edited(
         self,
         user: TgUser | dict[str, Any],

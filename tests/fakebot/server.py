@@ -720,11 +720,16 @@ class FakeTelegramServer(BotApiMethods):
         self._enqueue(bot, entry.data, 1)
         return update_id
 
+    def clock_of_update(self, update_id: int, *, token: str | None = None) -> float:
+        """When the update was (last) pushed, on ``clock`` (the time of calls): the bot's
+        latency for it is a later call's ``time`` minus this."""
+        return self.bot(token).history[update_id].queued_at
+
     def _enqueue(self, bot: BotState, data: dict[str, Any], copies: int) -> None:
         kind = next((k for k in data if k != "update_id"), "unknown")
         payload = dumps(data)
         for _ in range(max(1, copies)):
-            entry = UpdateEntry(data["update_id"], kind, payload, data)
+            entry = UpdateEntry(data["update_id"], kind, payload, data, queued_at=self.clock())
             bot.queue.append(entry)
             bot.history[entry.update_id] = entry
         self._wake(bot, "data")

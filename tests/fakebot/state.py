@@ -286,6 +286,7 @@ class UpdateEntry:
     payload: bytes
     data: dict[str, Any]
     deliveries: int = 0
+    queued_at: float = 0.0  # server.clock() when pushed (latency measurements)
 
 
 @dataclass

@@ -116,6 +116,21 @@ class FakeUser:
     def send_location(self, latitude: float = 55.7558, longitude: float = 37.6173) -> int:
         return self._push(self.factory.location(self.tg, latitude, longitude))
 
+    def send_poll(
+        self, question: str = "Which plan?", options: tuple[str, ...] = ("A", "B")
+    ) -> int:
+        return self._push(self.factory.poll(self.tg, question, options))
+
+    def reply(self, message: StoredMessage | int, text: str) -> int:
+        """A text message replying to an earlier message of this chat (e.g. an old question)."""
+        if isinstance(message, int):
+            target = self.server.get_message(self.id, message, token=self.token)
+        else:
+            target = message
+        assert target is not None, f"no message {message} in chat {self.id}"
+        reply_to = self.server.message_json(target, nested=False)
+        return self._push(self.factory.text(self.tg, text, reply_to=reply_to))
+
     def forward(self, text: str, **kwargs: Any) -> int:
         """Forward a message from someone else (``origin_user=``, ``origin_chat=``)."""
         return self._push(self.factory.forwarded(self.tg, text, **kwargs))

@@ -56,30 +56,6 @@ GROUP_SPACING = 2.5  # the fake refuses a second group message within this many 
 HOT = 3
 QUIET = 3
 
-# Guarantees the bot does not keep yet (issue 7). A failure of one of these makes the
-# test xfail with the details; any other failure fails it. Delete an entry once the
-# bot keeps the guarantee, so that it is enforced from then on.
-KNOWN_GAPS = {
-    # No cross-process per-chat lock: the in-process ChatLock
-    # (bot/telegram/middlewares.py) serialises a chat within one process only; across
-    # processes InterviewService._run relies on optimistic retries (StaleInterviewError),
-    # so the second of two taps is handled (and answered) while the first one's reply is
-    # still being sent. Wanted: e.g. pg_advisory_lock(hashtextextended('chat:<id>', 0))
-    # held for the whole update (a session-level lock on a dedicated connection), or a
-    # Redis lock.
-    "chat_lock": "per-chat lock across processes",
-    # The Pacer (bot/telegram/pacing.py) is per process: two processes each send one
-    # group message every 3 s, so the group gets two in 3 s (429 from Telegram).
-    # Wanted: the group's (and the bot's overall 30/s) budget shared through the
-    # database or Redis.
-    "group_pacing": "sales group pacing shared by the processes",
-    # Cards wait behind card edits in the outbox (FIFO, one group message every 3 s, and
-    # a 429 holds the chat): the last hot lead's card can take longer than HOT * 3 s + 10 s.
-    # Wanted: cards before edits, several edits of one card coalesced into the newest.
-    "card_delivery": "every card delivered within HOT * 3 s + 10 s",
-}
-
-
 # ---------------------------------------------------------------------- the proxy
 
 
@@ -321,13 +297,12 @@ def _question(msg: Any) -> str | None:
 
 async def test_two_processes_share_the_work_safely(cluster: Cluster) -> None:
     fake = cluster.fake
-    failures: list[tuple[str | None, str]] = []
+    failures: list[str] = []
 
-    def check(ok: object, message: object, gap: str | None = None) -> None:
-        # Every guarantee is checked and every failure reported, not only the first;
-        # `gap` names a guarantee listed in KNOWN_GAPS.
+    def check(ok: object, message: object) -> None:
+        # Every guarantee is checked and every failure reported, not only the first.
         if not ok:
-            failures.append((gap, str(message)))
+            failures.append(str(message))
 
     seller = fake.user("Sam", id=777001)
     fake.group("Sales", id=SALES_CHAT, members={seller.id: "member"})
@@ -429,10 +404,9 @@ async def test_two_processes_share_the_work_safely(cluster: Cluster) -> None:
     check(splits, "no double tap was split across the two processes: nothing was tested")
     check(
         not problems,
-        gap="chat_lock",
         message=(
-            "updates of one chat handled at once by two processes (no cross-process "
-            "per-chat lock):\n" + "\n".join(problems)
+            "updates of one chat handled at once by two processes (the cross-process "
+            "chat lock, storage/locks.py, did not hold):\n" + "\n".join(problems)
         ),
     )
 
@@ -462,7 +436,6 @@ async def test_two_processes_share_the_work_safely(cluster: Cluster) -> None:
     )[0][0]
     check(
         len(cards) == HOT,
-        gap="card_delivery",
         message=(
             f"{len(cards)} cards in the sales group for {HOT} hot leads "
             f"(outbox card rows {rows}, card and card_edit rows by status {outbox_cards}):\n"
@@ -480,10 +453,10 @@ async def test_two_processes_share_the_work_safely(cluster: Cluster) -> None:
     gaps = [round(b - a, 2) for a, b in itertools.pairwise(times)]
     check(
         not refused,
-        gap="group_pacing",
         message=(
-            f"{len(refused)} group message(s) refused with 429: the processes do not share "
-            f"the sales group's pacing (gaps between accepted card sends: {gaps} s)"
+            f"{len(refused)} group message(s) refused with 429: the processes did not share "
+            f"the sales group's pacing, storage/rate_slots.py (gaps between accepted card "
+            f"sends: {gaps} s)"
         ),
     )
 
@@ -525,12 +498,6 @@ async def test_two_processes_share_the_work_safely(cluster: Cluster) -> None:
 
     problems_seen = fake.take_problems()
     check(not problems_seen, [str(p) for p in problems_seen])
-    unexpected = [message for gap, message in failures if gap not in KNOWN_GAPS]
-    assert not unexpected, f"{len(unexpected)} scale-out guarantee(s) broken:\n\n" + "\n\n".join(
-        message for _, message in failures
+    assert not failures, f"{len(failures)} scale-out guarantee(s) broken:\n\n" + "\n\n".join(
+        failures
     )
-    if failures:
-        pytest.xfail(
-            "known scale-out gaps (see KNOWN_GAPS):\n\n"
-            + "\n\n".join(f"[{gap}] {message}" for gap, message in failures)
-        )

@@ -210,6 +210,31 @@ async def test_reask_once_then_unknown(service: InterviewService) -> None:
     assert moved.messages[-1].question_id == "role"
 
 
+async def test_garbage_burst_counts_as_one_miss_bug(service: InterviewService) -> None:
+    # Bug: a burst of unreadable messages skipped questions (two misses each). Sent
+    # within 2 s of the re-asked one, they are ignored; a readable one still answers;
+    # a second miss after the prospect had time to read the re-ask still skips.
+    p = prospect()
+    await service.start(p)
+    first = await service.text(p, "purple elephants", sent_at=1000.0)
+    assert first.messages[-1].kind == "reask"
+    for i in range(5):
+        ignored = await service.text(p, f"blah {i}", sent_at=1001.0)
+        assert ignored.messages == [] and not ignored.finished
+    demo = await service.text(p, "can I get a demo?", sent_at=1001.0)  # an intent counts
+    assert demo.messages
+    p2 = prospect(1002)
+    await service.start(p2)
+    await service.text(p2, "purple elephants", sent_at=2000.0)
+    typed = await service.text(p2, "The price is fine, we chose you", sent_at=2000.5)
+    assert typed.messages[-1].question_id == "role"
+    p3 = prospect(1003)
+    await service.start(p3)
+    await service.text(p3, "purple elephants", sent_at=3000.0)
+    late = await service.text(p3, "still purple", sent_at=3010.0)
+    assert late.messages[-1].question_id == "role"
+
+
 async def test_multiple_choice_toggles_then_done(service: InterviewService) -> None:
     p = prospect()
     start = await service.start(p, flow="multi")

@@ -126,3 +126,48 @@ async def test_an_in_memory_database_can_be_migrated_and_used() -> None:
             lead, created = await repo.get_or_create_lead(s, 1)
         async with db.session() as s:
             assert (await repo.get_lead(s, lead.id or 0)) is not None and created
+
+
+async def test_sqlite_write_transactions_of_one_process_take_turns(tmp_path: Path) -> None:
+    """Regression: concurrent write transactions collided in SQLite ("database is
+    locked" after busy_timeout, then retries); now they queue in the process."""
+    import asyncio
+
+    from sqlalchemy import event
+
+    async with Database(f"sqlite+aiosqlite:///{tmp_path / 'turns.db'}") as db:
+
+        @event.listens_for(db.engine.sync_engine, "connect")
+        def no_busy_wait(dbapi_connection: object, _record: object) -> None:
+            cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
+            cursor.execute("PRAGMA busy_timeout=0")  # a collision would fail at once
+            cursor.close()
+
+        async with db.transaction() as s:
+            await s.exec(text("CREATE TABLE t (x INTEGER)"))
+
+        async def write(i: int) -> None:
+            async with db.transaction() as s:
+                await s.exec(text("INSERT INTO t VALUES (:x)"), params={"x": i})
+                await asyncio.sleep(0)  # let the others try to write meanwhile
+                await s.exec(text("UPDATE t SET x = x WHERE x = :x"), params={"x": i})
+
+        await asyncio.gather(*(write(i) for i in range(20)))
+        # One task nesting a transaction: no deadlock on the lock it holds.
+        async with db.transaction(), db.transaction() as inner:
+            await inner.exec(text("SELECT 1"))
+        async with db.session() as s:
+            assert (await s.exec(text("SELECT count(*) FROM t"))).scalar_one() == 20
+
+
+async def test_sqlite_statement_rows_come_back_through_the_lean_driver(tmp_path: Path) -> None:
+    async with Database(f"sqlite+aiosqlite:///{tmp_path / 'lean.db'}") as db:
+        async with db.transaction() as s:
+            await s.exec(text("CREATE TABLE t (x INTEGER)"))
+            await s.exec(text("INSERT INTO t VALUES (1), (2), (3)"))
+            rows = (await s.exec(text("INSERT INTO t VALUES (4) RETURNING x"))).all()
+            assert [r[0] for r in rows] == [4]
+        async with db.session() as s:
+            result = await s.exec(text("SELECT x FROM t ORDER BY x"))
+            assert [r[0] for r in result.all()] == [1, 2, 3, 4]
+            assert (await s.exec(text("SELECT x FROM t WHERE x > 9"))).first() is None

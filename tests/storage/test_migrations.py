@@ -72,7 +72,7 @@ def test_sync_upgrade_works_from_any_working_directory(
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
     upgrade(db_url)
-    assert current_revision(db_url) == head_revision() == "0001"
+    assert current_revision(db_url) == head_revision() is not None
 
 
 async def test_one_active_interview_per_lead_holds_in_the_database(

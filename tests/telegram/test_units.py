@@ -187,6 +187,18 @@ async def test_pacer_overall_limit_across_chats() -> None:
     assert t.now - 1000.0 == pytest.approx(2.0)  # 10 at 0 s, 10 at 1 s, 10 at 2 s
 
 
+async def test_pacer_without_overall_limit_paces_only_each_chat() -> None:
+    # SENDS_PER_SECOND=0: 30 chats at once all go now; one chat still keeps its rate.
+    t = FakeTime()
+    pacer = Pacer(Limits(overall=None), clock=t, sleep=t.sleep)
+    for chat in range(1, 31):
+        await pacer.acquire(chat)
+    assert t.now == pytest.approx(1000.0)
+    for _ in range(4):
+        await pacer.acquire(1)
+    assert t.now - 1000.0 == pytest.approx(3.0)
+
+
 def test_text_is_escaped_and_clipped_in_utf16_units() -> None:
     assert html_text("<b>&</b> {{ x }}") == "&lt;b&gt;&amp;&lt;/b&gt; {{ x }}"
     long = "😀" * 3000  # 6000 UTF-16 units

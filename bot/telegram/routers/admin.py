@@ -12,6 +12,11 @@ from a prospect is never taken as a flow.
   results, the diff against live) and an Activate button.
 - /flows (Download, Rollback buttons), /threshold, /weight, /default, /link,
   /links, /stats [flow] [days] (text and a funnel chart), /export (CSV).
+- The sales card template: a document named *.j2 (e.g. card.html.j2), or any
+  document with the caption /card, is checked (bot/services/card_template.py)
+  and refused with line and reason, or stored with a preview (a sample lead's
+  card rendered with it) and an Activate button. /card sends the live template
+  to edit; /card reset (built-in again), /card N (a stored version), /card vars.
 
 `create_admin_router` also includes the relay router (bot/telegram/routers/
 relay.py), which must come before the prospect router too.
@@ -27,7 +32,9 @@ from pathlib import Path
 from typing import Any
 
 from aiogram import Bot, F, Router
+from aiogram.dispatcher.event.bases import SkipHandler
 from aiogram.enums import ChatType
+from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, CommandObject
 from aiogram.types import BufferedInputFile, CallbackQuery, Message
 
@@ -41,6 +48,9 @@ log = logging.getLogger(__name__)
 ADMIN_COMMANDS = ("admin",)
 PREFIX = "adm:"
 MAX_FLOW_BYTES = 512 * 1024
+# A card template is recognised by its name (card.html.j2 is what /card sends) or
+# by the caption /card, so a marketing person can also send card.txt or card.html.
+TEMPLATE_SUFFIXES = (".j2", ".jinja", ".jinja2", ".html", ".htm")
 
 
 def _lang(user: Any) -> str | None:
@@ -83,7 +93,12 @@ def _create_admin(deps: Deps) -> Router:
     from bot.services.admin import AdminError, AdminService
     from bot.services.stats import StatsService
 
-    admin = AdminService(svc.db, svc.registry, clock=svc.clock)  # type: ignore[attr-defined]
+    admin = AdminService(
+        svc.db,
+        svc.registry,  # type: ignore[attr-defined]
+        config=svc.config,  # type: ignore[attr-defined]
+        clock=svc.clock,  # type: ignore[attr-defined]
+    )
     stats = StatsService(svc.db, svc.registry, clock=svc.clock)  # type: ignore[attr-defined]
 
     async def say(bot: Bot, chat_id: int, text: str, buttons: Any = ()) -> None:
@@ -98,6 +113,13 @@ def _create_admin(deps: Deps) -> Router:
     async def help_(message: Message, bot: Bot) -> None:
         await say(bot, message.chat.id, t(_lang(message.from_user), "admin_help"))
 
+    @router.message(Command("help"))
+    async def help_for_admins(message: Message, bot: Bot) -> None:
+        # An admin's /help lists the admin commands too, then the prospect router
+        # answers as for anyone (admins also try the interview themselves).
+        await say(bot, message.chat.id, t(_lang(message.from_user), "admin_help"))
+        raise SkipHandler
+
     # ------------------------------------------------------------------ flow files
     @router.message(F.document)
     async def document(message: Message, bot: Bot) -> None:
@@ -105,6 +127,10 @@ def _create_admin(deps: Deps) -> Router:
         doc = message.document
         assert doc is not None
         name = doc.file_name or "flow.yaml"
+        caption = (message.caption or "").strip().lower()
+        if name.lower().endswith(TEMPLATE_SUFFIXES) or caption.startswith("/card"):
+            await receive_card(bot, message, name)
+            return
         if not name.lower().endswith((".yaml", ".yml")):
             await say(bot, message.chat.id, t(lang, "admin_not_a_flow"))
             return
@@ -195,6 +221,109 @@ def _create_admin(deps: Deps) -> Router:
             parse_mode=None,
         )
 
+    # ------------------------------------------------------------------ card templates
+    async def receive_card(bot: Bot, message: Message, name: str) -> None:
+        from bot.services.card_template import MAX_TEMPLATE_BYTES, CardTemplateError
+
+        lang = _lang(message.from_user)
+        doc = message.document
+        assert doc is not None
+        if (doc.file_size or 0) > MAX_TEMPLATE_BYTES:
+            kb = MAX_TEMPLATE_BYTES // 1024
+            await say(bot, message.chat.id, t(lang, "admin_card_too_big", kb=kb))
+            return
+        buffer = io.BytesIO()
+        await bot.download(doc, destination=buffer)
+        try:
+            text = buffer.getvalue().decode("utf-8")
+        except UnicodeDecodeError:
+            await say(bot, message.chat.id, t(lang, "admin_card_not_text"))
+            return
+        try:
+            result = await admin.import_card(text, filename=name, actor=_actor(message))
+        except CardTemplateError as exc:
+            key = "admin_card_refused" if exc.line else "admin_card_refused_file"
+            await say(
+                bot, message.chat.id, t(lang, key, file=name, line=exc.line, reason=exc.reason)
+            )
+            return
+        except AdminError as exc:
+            await refuse(bot, message, str(exc))
+            return
+        version = result.version
+        if version.active:
+            key = "admin_card_live_already"
+        elif result.duplicate:
+            key = "admin_card_duplicate"
+        else:
+            key = "admin_card_preview"
+        await say(bot, message.chat.id, t(lang, key, file=name, version=version.version))
+        buttons: tuple = ()
+        if not version.active:
+            token = f"{PREFIX}card:{version.version}"
+            label = t(lang, "button_activate_card", version=version.version)
+            buttons = ((Button(label, token),),)
+        try:
+            await bot.send_message(
+                message.chat.id,
+                result.sample_html,
+                parse_mode="HTML",
+                reply_markup=inline_keyboard(buttons),
+            )
+        except TelegramBadRequest as exc:
+            # The checks mirror Telegram's; should Telegram still refuse, say so
+            # rather than offer a template whose cards it would refuse too.
+            await say(bot, message.chat.id, t(lang, "admin_card_telegram", reason=exc.message))
+
+    @router.message(Command("card"))
+    async def card(message: Message, bot: Bot, command: CommandObject) -> None:
+        from bot.services.card_template import describe_variables
+
+        lang = _lang(message.from_user)
+        arg = (command.args or "").strip().lower()
+        try:
+            if arg == "reset":
+                was = await admin.reset_card(actor=_actor(message))
+                key = "admin_card_builtin_already" if was is None else "admin_card_reset"
+                await say(bot, message.chat.id, t(lang, key))
+                return
+            if arg in ("vars", "variables", "help"):
+                text = t(lang, "admin_card_vars") + "\n\n" + describe_variables()
+                await say(bot, message.chat.id, text)
+                return
+            if arg.lstrip("v").isdigit():
+                v = await admin.activate_card(int(arg.lstrip("v")), actor=_actor(message))
+                await say(bot, message.chat.id, t(lang, "admin_card_activated", version=v.version))
+                return
+            if arg:
+                usage = "/card | /card reset | /card N | /card vars"
+                await say(bot, message.chat.id, t(lang, "admin_usage", usage=usage))
+                return
+        except AdminError as exc:
+            await refuse(bot, message, str(exc))
+            return
+        name, source, live = await admin.card_source()
+        versions = await admin.card_versions()
+        stored = ", ".join(f"v{v.version}{'*' if v.active else ''}" for v in versions) or "—"
+        if live is None:
+            status = t(lang, "admin_card_status_builtin", versions=stored)
+        else:
+            when = live.created_at.strftime("%Y-%m-%d %H:%M")
+            status = t(
+                lang,
+                "admin_card_status",
+                version=live.version,
+                who=live.created_by or "?",
+                when=when,
+                versions=stored,
+            )
+        await bot.send_document(
+            message.chat.id,
+            BufferedInputFile(source.encode("utf-8"), name),
+            caption=clip(status, 1024),
+            parse_mode=None,
+        )
+
     # ------------------------------------------------------------------ buttons
     @router.callback_query()
     async def pressed(query: CallbackQuery, bot: Bot) -> None:
@@ -205,6 +334,11 @@ def _create_admin(deps: Deps) -> Router:
             if parts[1] == "act" and len(parts) == 4:
                 info = await admin.activate(parts[2], int(parts[3]), actor=_actor(query))
                 text = t(lang, "admin_activated", flow=info.flow_id, version=info.version)
+                await bot.answer_callback_query(query.id, text=clip(text, 190))
+                await say(bot, chat_id, text)
+            elif parts[1] == "card" and len(parts) == 3:
+                v = await admin.activate_card(int(parts[2]), actor=_actor(query))
+                text = t(lang, "admin_card_activated", version=v.version)
                 await bot.answer_callback_query(query.id, text=clip(text, 190))
                 await say(bot, chat_id, text)
             elif parts[1] == "rb" and len(parts) == 3:

@@ -20,6 +20,8 @@ from aiogram.types import CallbackQuery, ChatMemberUpdated, Message, Update, Use
 
 from bot.services.types import Prospect, Reply
 from bot.telegram.deps import Deps
+from bot.telegram.middlewares import AnswerOnce
+from bot.telegram.polling import crash_point
 from bot.telegram.replies import PromptAnswer, send_reply
 from bot.telegram.texts import say
 
@@ -50,6 +52,7 @@ def create_prospect_router(deps: Deps) -> Router:
     async def deliver(
         bot: Bot, prospect: Prospect, reply: Reply, pressed: int | None = None
     ) -> None:
+        crash_point("before_reply")  # tests: the service committed, nothing sent yet
         await send_reply(
             bot,
             prospect,
@@ -136,7 +139,9 @@ def create_prospect_router(deps: Deps) -> Router:
         p = who(message)
         if p is None or message.text is None:
             return
-        reply = await service.text(p, message.text, update_id=event_update.update_id)
+        reply = await service.text(
+            p, message.text, update_id=event_update.update_id, sent_at=message.date.timestamp()
+        )
         await deliver(bot, p, reply)
 
     @router.message()
@@ -165,12 +170,18 @@ def create_prospect_router(deps: Deps) -> Router:
         log.debug("Edited message %s in chat %s ignored", message.message_id, message.chat.id)
 
     @router.callback_query()
-    async def pressed(query: CallbackQuery, bot: Bot, event_update: Update) -> None:
+    async def pressed(
+        query: CallbackQuery,
+        bot: Bot,
+        event_update: Update,
+        answer_once: AnswerOnce | None = None,  # from ErrorIsolation: shared by its retries
+    ) -> None:
         if query.message is None:
-            await bot.answer_callback_query(query.id)
+            if answer_once is None or answer_once.claim():
+                await bot.answer_callback_query(query.id)
             return
         p = prospect_of(query.from_user, query.message.chat.id)
-        async with PromptAnswer(bot, query, deps.callback_budget) as answer:
+        async with PromptAnswer(bot, query, deps.callback_budget, answer_once) as answer:
             reply = await service.option(
                 p,
                 query.data or "",

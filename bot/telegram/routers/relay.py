@@ -1,11 +1,17 @@
 """The relay between a salesperson and a prospect, once the lead is taken
 (bot/services/relay.py decides; this sends).
 
-- In the sales chat: a text replying to a card goes to that card's prospect,
-  signed. Nothing else in the sales chat is handled here.
+- In the sales chat: a text replying to a bot message of a lead's thread (any
+  card of the lead, also one the SLA timer raised again, or a relayed message
+  of the prospect) goes to that prospect, signed. Nothing else in the sales
+  chat is handled here.
 - In a private chat: a prospect's text (not a command) while sales has the lead
   goes to the sales chat as a reply to the card, not to the interview. When
   the relay is off the filter fails and the prospect router takes the text.
+
+Both directions pass the update id: the service records the relay with the
+update's processed mark before anything is sent, so a redelivered update is
+not relayed twice (also by another process, or after a restart).
 """
 
 from __future__ import annotations
@@ -57,6 +63,7 @@ def create_relay_router(deps: Deps) -> Router | None:
             sender,
             message.text,
             update_id=event_update.update_id,
+            message_id=message.message_id,
         )
         if result.status == "sent" and result.out is not None:
             try:
@@ -89,17 +96,19 @@ def create_relay_router(deps: Deps) -> Router | None:
         return await relay.active(message.from_user.id)
 
     @router.message(F.chat.type == ChatType.PRIVATE, F.text, relayed)
-    async def from_prospect(message: Message, bot: Bot) -> None:
+    async def from_prospect(message: Message, bot: Bot, event_update: Update) -> None:
         assert message.from_user is not None and message.text is not None
-        out = await relay.from_prospect(message.from_user.id, message.text)
+        out = await relay.from_prospect(
+            message.from_user.id, message.text, update_id=event_update.update_id
+        )
         if out is None:
-            return
+            return  # the relay just ended, or this update was relayed already
         chat_id = deps.sales_chat.resolve(out.chat_id)
         kwargs: dict[str, Any] = {}
         thread = deps.sales_chat.thread_for(chat_id)
         if thread is not None:
             kwargs["message_thread_id"] = thread
-        await bot.send_message(
+        sent = await bot.send_message(
             chat_id,
             clip(out.text),
             parse_mode=None,
@@ -108,5 +117,6 @@ def create_relay_router(deps: Deps) -> Router | None:
             ),
             **kwargs,
         )
+        await relay.sent(out, sent.chat.id, sent.message_id)
 
     return router
