@@ -12,11 +12,14 @@ from sqlalchemy import text
 from storage.database import Database
 from storage.locks import ChatLocks, chat_locks
 
+# Cross-process chat locks are PostgreSQL's (SQLite serves one process): each test
+# runs on the backend it is about, instead of skipping on the other one.
+POSTGRES = pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+SQLITE = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+
 
 @pytest.fixture
-async def pair(database: Database, backend: str) -> AsyncIterator[tuple[ChatLocks, ChatLocks]]:
-    if backend != "postgres":
-        pytest.skip("cross-process chat locks are PostgreSQL's (SQLite: one process)")
+async def pair(database: Database) -> AsyncIterator[tuple[ChatLocks, ChatLocks]]:
     other = Database(database.url)
     try:
         yield ChatLocks(database), ChatLocks(other)
@@ -24,14 +27,14 @@ async def pair(database: Database, backend: str) -> AsyncIterator[tuple[ChatLock
         await other.dispose()
 
 
-async def test_sqlite_needs_no_cross_process_lock(database: Database, backend: str) -> None:
-    if backend != "sqlite":
-        pytest.skip("SQLite only")
+@SQLITE
+async def test_sqlite_needs_no_cross_process_lock(database: Database) -> None:
     assert chat_locks(database) is None
     with pytest.raises(ValueError):
         ChatLocks(database)
 
 
+@POSTGRES
 async def test_a_chat_is_held_by_one_process_at_a_time(
     pair: tuple[ChatLocks, ChatLocks],
 ) -> None:
@@ -56,6 +59,7 @@ async def test_a_chat_is_held_by_one_process_at_a_time(
     assert events == ["a in", "b other chat", "a out", "b in"]
 
 
+@POSTGRES
 async def test_many_chats_share_one_connection_given_back_when_idle(
     pair: tuple[ChatLocks, ChatLocks],
 ) -> None:
@@ -86,6 +90,7 @@ async def test_many_chats_share_one_connection_given_back_when_idle(
     assert a.held == 0 and pool.checkedout() == 0  # type: ignore[attr-defined]
 
 
+@POSTGRES
 async def test_a_process_that_dies_frees_its_locks(pair: tuple[ChatLocks, ChatLocks]) -> None:
     a, b = pair
     async with a.hold(7):
@@ -101,6 +106,7 @@ async def test_a_process_that_dies_frees_its_locks(pair: tuple[ChatLocks, ChatLo
         assert held
 
 
+@POSTGRES
 async def test_a_stuck_holder_is_waited_for_at_most_max_wait(
     pair: tuple[ChatLocks, ChatLocks],
 ) -> None:
@@ -111,6 +117,7 @@ async def test_a_stuck_holder_is_waited_for_at_most_max_wait(
     assert b.unlocked_runs == 1
 
 
+@POSTGRES
 async def test_a_waiter_cancelled_leaves_nothing_locked(
     pair: tuple[ChatLocks, ChatLocks],
 ) -> None:

@@ -138,11 +138,11 @@ def _data(chat_id: int) -> dict[str, Any]:
     return {"event_context": SimpleNamespace(chat_id=chat_id, user_id=chat_id, chat=chat)}
 
 
+# The cross-process lock is PostgreSQL's (SQLite serves one process).
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
 async def test_one_chat_is_handled_by_one_process_at_a_time(
-    database: Database, second_db: Database, backend: str
+    database: Database, second_db: Database
 ) -> None:
-    if backend != "postgres":
-        pytest.skip("the cross-process lock is PostgreSQL's (SQLite serves one process)")
     middlewares = [ChatLock(shared=ChatLocks(database)), ChatLock(shared=ChatLocks(second_db))]
     busy: set[int] = set()
     overlaps: list[tuple[int, str]] = []
