@@ -104,6 +104,10 @@ _FLOOD_WINDOW = 2.0
 Body = Callable[["AsyncSession"], Awaitable[Reply]]
 
 
+class _Relayed(Exception):
+    """Sales has this lead: the typed message is for the relay (text(check_relay=True))."""
+
+
 class InterviewService:
     def __init__(
         self,
@@ -176,6 +180,7 @@ class InterviewService:
         *,
         update_id: int | None = None,
         sent_at: float | None = None,
+        check_relay: bool = False,
     ) -> Reply:
         """A typed message: the answer to the current question (intents are caught too).
 
@@ -183,10 +188,16 @@ class InterviewService:
         started, someone who finished is told so, someone who opted out is reminded.
         `sent_at` (the message's date, epoch seconds) lets a burst of unreadable
         messages count as one miss instead of skipping the question.
+        With `check_relay` (the Telegram side), a message while sales has the lead
+        (bot/services/relay.py) changes nothing and returns `Reply(relayed=True)`: relay
+        it. The check rides on the step's own read, not a query of its own.
         """
 
         async def body(session: AsyncSession) -> Reply:
-            lead, row = await self._lead_and_row(session, prospect)
+            if check_relay:
+                lead, row = await self._lead_and_row_relayed(session, prospect)
+            else:
+                lead, row = await self._lead_and_row(session, prospect)
             ctx = await self._active(session, lead, row)
             if ctx is None:
                 return await self._idle(session, lead, prospect)
@@ -558,6 +569,8 @@ class InterviewService:
                 if shown is not None:
                     self._shown(*shown)
                 return reply
+            except _Relayed:
+                return Reply(relayed=True)
             except StaleInterviewError:
                 # Another process saved a step of this interview first; our reading
                 # was old. The transaction rolled back (update mark included): redo.
@@ -589,6 +602,20 @@ class InterviewService:
         if found is not None:
             return found
         return await self._lead(session, p, read_first=False), None  # new: no interview
+
+    async def _lead_and_row_relayed(
+        self, session: AsyncSession, p: Prospect
+    ) -> tuple[Lead, Interview | None]:
+        """`_lead_and_row`, raising _Relayed (rolls back, update mark included) when
+        sales has the lead: the relay records the update with its own mark."""
+        session.info["qualibot_user"] = p.user_id
+        found = await repo.get_lead_active_interview_relayed(session, p.user_id)
+        if found is None:
+            return await self._lead(session, p, read_first=False), None  # new: no relay
+        lead, row, relayed = found
+        if relayed and not lead.forgotten:
+            raise _Relayed
+        return lead, row
 
     def _lang(self, lead: Lead | None, p: Prospect) -> str:
         return texts.pick((lead.language if lead else None) or p.language_code)

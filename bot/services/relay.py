@@ -48,7 +48,7 @@ from storage.tables import Handoff, Interview, Lead
 if TYPE_CHECKING:
     from sqlmodel.ext.asyncio.session import AsyncSession
 
-RELAY_STATUSES = ("taken", "qualified")
+RELAY_STATUSES = repo.RELAY_STATUSES  # the hot read checks the same (storage)
 MAX_RELAYED = 3500  # characters of one relayed message (Telegram allows 4,096)
 
 

@@ -87,6 +87,8 @@ class Reply:
     lead_id: int | None = None
     result: Result | None = None  # the engine's result when the interview ended (console)
     lang: str | None = None  # the interview's language, when there is one
+    # text(check_relay=True): sales has the lead; nothing done, relay the message
+    relayed: bool = False
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,13 @@ class InterviewPort(Protocol):
         self, prospect: Prospect, payload: str | None = None, *, update_id: int | None = None
     ) -> Reply: ...
     async def text(
-        self, prospect: Prospect, text: str, *, update_id: int | None = None
+        self,
+        prospect: Prospect,
+        text: str,
+        *,
+        update_id: int | None = None,
+        sent_at: float | None = None,
+        check_relay: bool = False,
     ) -> Reply: ...
     async def option(
         self,
@@ -77,3 +83,6 @@ class Deps:
     nudge_every: float = 5.0  # at most one "text only, please" per chat this often
     member_ttl: float = 60.0  # cache of sales chat membership (getChatMember)
     clock: Callable[[], float] = field(default=time.monotonic)
+    # Set by the relay router: relay a prospect's typed message to sales, called with
+    # (message, bot, update_id) when InterviewService.text says Reply.relayed.
+    relay_prospect: Callable[..., Awaitable[None]] | None = None

@@ -42,6 +42,7 @@ from storage.repositories.handoffs import (
     take_handoff,
 )
 from storage.repositories.interviews import (
+    RELAY_STATUSES,
     ActiveInterviewExistsError,
     AnswerData,
     AnswerLike,
@@ -56,6 +57,7 @@ from storage.repositories.interviews import (
     get_active_interview,
     get_active_interview_row,
     get_interview,
+    get_lead_active_interview_relayed,
     get_lead_and_active_interview,
     list_answers,
     list_interviews,
@@ -88,6 +90,7 @@ from storage.repositories.stages import append_stage_change, change_stage, list_
 from storage.repositories.updates import mark_update_processed, purge_processed_updates
 
 __all__ = [
+    "RELAY_STATUSES",
     "ActiveInterviewExistsError",
     "AnswerData",
     "AnswerLike",
@@ -130,6 +133,7 @@ __all__ = [
     "get_handoff_by_message",
     "get_interview",
     "get_lead",
+    "get_lead_active_interview_relayed",
     "get_lead_and_active_interview",
     "get_lead_by_telegram_id",
     "get_or_create_lead",

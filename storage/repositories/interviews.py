@@ -14,14 +14,15 @@ from datetime import datetime
 from functools import cached_property, lru_cache
 from typing import Any, Protocol
 
-from sqlalchemy import Table, and_, bindparam, func, insert, update
+from sqlalchemy import Table, and_, bindparam, func, insert, or_, update
 from sqlalchemy import select as sa_select
+from sqlalchemy.orm import aliased
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.sql import now_or, ts
-from storage.tables import Answer, Interview, Lead, Signal, join_option_ids
+from storage.tables import Answer, Handoff, Interview, Lead, Signal, join_option_ids
 from storage.timestamps import UTCDateTime
 
 ENDED_STATUSES = frozenset({"finished", "cancelled", "out"})
@@ -30,6 +31,9 @@ _ANSWER: Table = Answer.__table__  # type: ignore[attr-defined]
 _SIGNAL: Table = Signal.__table__  # type: ignore[attr-defined]
 _INSERT_ANSWER = insert(_ANSWER)
 _INSERT_SIGNAL = insert(_SIGNAL)
+# A handoff in these statuses (with its card sent) relays the prospect's messages to
+# sales (bot/services/relay.py uses the same tuple).
+RELAY_STATUSES = ("taken", "qualified")
 KEEP_MESSAGE_ID = -1  # save_step: leave last_message_id as it is (Telegram ids are > 0)
 
 
@@ -285,6 +289,44 @@ async def get_lead_and_active_interview(
     when there is no such lead. The hot path of every update."""
     row = (await session.exec(_lead_and_active(), params={"p_telegram_id": telegram_id})).first()
     return None if row is None else (row[0], row[1])
+
+
+async def get_lead_active_interview_relayed(
+    session: AsyncSession, telegram_id: int
+) -> tuple[Lead, Interview | None, bool] | None:
+    """`get_lead_and_active_interview` plus: does a handoff of this lead relay the
+    prospect's messages to sales now (RELAY_STATUSES, card sent)? Same one query
+    (an EXISTS column), so a typed message needs no separate relay check."""
+    row = (
+        await session.exec(_lead_active_relayed(), params={"p_telegram_id": telegram_id})
+    ).first()
+    return None if row is None else (row[0], row[1], bool(row[2]))
+
+
+@lru_cache(maxsize=1)
+def _lead_active_relayed() -> Any:
+    other = aliased(Interview)
+    relayed = (
+        sa_select(col(Handoff.id))
+        .join(other, col(other.id) == col(Handoff.interview_id))
+        .where(
+            col(other.lead_id) == col(Lead.id),
+            # OR of plain binds, not IN: an IN list is an "expanding" parameter that
+            # SQLAlchemy re-renders on every execution of this hot statement.
+            or_(*(col(Handoff.status) == status for status in RELAY_STATUSES)),
+            col(Handoff.message_id).is_not(None),
+        )
+        .exists()
+    )
+    return (
+        select(Lead, Interview, relayed)
+        .outerjoin(
+            Interview,
+            and_(col(Interview.lead_id) == col(Lead.id), col(Interview.status) == "active"),
+        )
+        .where(col(Lead.telegram_id) == bindparam("p_telegram_id"))
+        .execution_options(populate_existing=True)
+    )
 
 
 @lru_cache(maxsize=1)

@@ -84,3 +84,30 @@ async def test_unreachable_prospect(
     await service.stop(anna)
     result = await relay.from_sales(SALES_CHAT, 80, SALES, "Hi")
     assert result.status == "unreachable" and result.out is None
+
+
+async def test_text_check_relay_rides_on_the_step_read(
+    service: InterviewService,
+    handoff: HandoffService,
+    database: Database,
+    config: ServiceConfig,
+    clock,
+) -> None:
+    """text(check_relay=True): the relay check is part of the step's own read (no query
+    of its own per typed message); while sales has the lead nothing is written, the
+    update mark included, so the relay can record the same update."""
+    relay = RelayService(database, config=config, clock=clock)
+    anna = prospect(1001, "Anna")
+    await run_founder(service, anna)
+    hid = await card_of(database, handoff, anna.user_id, 70)
+    before = await service.text(anna, "hello", update_id=900, check_relay=True)
+    assert not before.relayed  # not taken yet: the bot answers
+    await handoff.press(SALES, f"h:{hid}:take")
+    taken = await service.text(anna, "hello", update_id=901, check_relay=True)
+    assert taken.relayed and not taken.duplicate and not taken.messages
+    out = await relay.from_prospect(anna.user_id, "hello", update_id=901)
+    assert out is not None  # the mark was rolled back: the relay records this update
+    assert (await service.text(anna, "hello", update_id=901, check_relay=True)).duplicate
+    assert not (await service.text(anna, "hi", update_id=902)).relayed  # opt-in only
+    await handoff.press(SALES, f"h:{hid}:bot")
+    assert not (await service.text(anna, "hi", update_id=903, check_relay=True)).relayed

@@ -139,9 +139,17 @@ def create_prospect_router(deps: Deps) -> Router:
         p = who(message)
         if p is None or message.text is None:
             return
+        relay = deps.relay_prospect
         reply = await service.text(
-            p, message.text, update_id=event_update.update_id, sent_at=message.date.timestamp()
+            p,
+            message.text,
+            update_id=event_update.update_id,
+            sent_at=message.date.timestamp(),
+            check_relay=relay is not None,
         )
+        if reply.relayed and relay is not None:
+            await relay(message, bot, event_update.update_id)  # sales has the lead
+            return
         await deliver(bot, p, reply)
 
     @router.message()

@@ -6,8 +6,11 @@
   of the prospect) goes to that prospect, signed. Nothing else in the sales
   chat is handled here.
 - In a private chat: a prospect's text (not a command) while sales has the lead
-  goes to the sales chat as a reply to the card, not to the interview. When
-  the relay is off the filter fails and the prospect router takes the text.
+  goes to the sales chat as a reply to the card, not to the interview. No filter
+  here (that was a query per typed message): the prospect router's text handler
+  asks InterviewService.text(check_relay=True), whose one read of the lead also
+  tells whether sales has it (then nothing is written and Reply.relayed is set),
+  and calls `deps.relay_prospect`, which this router sets.
 
 Both directions pass the update id: the service records the relay with the
 update's processed mark before anything is sent, so a redelivered update is
@@ -90,17 +93,9 @@ def create_relay_router(deps: Deps) -> Router | None:
             message_thread_id=message.message_thread_id if message.is_topic_message else None,
         )
 
-    async def relayed(message: Message) -> bool:
-        if message.from_user is None or message.text is None or message.text.startswith("/"):
-            return False
-        return await relay.active(message.from_user.id)
-
-    @router.message(F.chat.type == ChatType.PRIVATE, F.text, relayed)
-    async def from_prospect(message: Message, bot: Bot, event_update: Update) -> None:
+    async def from_prospect(message: Message, bot: Bot, update_id: int) -> None:
         assert message.from_user is not None and message.text is not None
-        out = await relay.from_prospect(
-            message.from_user.id, message.text, update_id=event_update.update_id
-        )
+        out = await relay.from_prospect(message.from_user.id, message.text, update_id=update_id)
         if out is None:
             return  # the relay just ended, or this update was relayed already
         chat_id = deps.sales_chat.resolve(out.chat_id)
@@ -119,4 +114,5 @@ def create_relay_router(deps: Deps) -> Router | None:
         )
         await relay.sent(out, sent.chat.id, sent.message_id)
 
+    deps.relay_prospect = from_prospect
     return router
