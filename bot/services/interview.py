@@ -213,7 +213,7 @@ class InterviewService:
                         self._reasked.popitem(last=False)
             return await self._apply(session, ctx, step)
 
-        return await self._run(update_id, body)
+        return await self._again_if_unsent(prospect, await self._run(update_id, body))
 
     async def option(
         self,
@@ -274,7 +274,7 @@ class InterviewService:
                 return await self._back(session, ctx, message_id)
             return self._stale(ctx)
 
-        return await self._run(update_id, body)
+        return await self._again_if_unsent(prospect, await self._run(update_id, body))
 
     async def skip(self, prospect: Prospect, *, update_id: int | None = None) -> Reply:
         """Skip the current question (it counts as unknown, 0 points)."""
@@ -485,6 +485,19 @@ class InterviewService:
                 interview_id=ctx.interview.id,
                 lead_id=lead.id,
             )
+
+    async def _again_if_unsent(self, prospect: Prospect, reply: Reply) -> Reply:
+        """A redelivered answer this process has said nothing about (it started after the
+        first delivery, e.g. a crash between the commit and the reply): the reply may never
+        have gone out, so the current question is shown again rather than nothing. Within
+        one process a redelivery was answered the first time: it stays silent."""
+        if not reply.duplicate or prospect.user_id in self._chats:
+            return reply
+        again = await self.current(prospect)
+        if again.interview_id is None:
+            return reply  # nothing in progress: nothing worth repeating
+        again.notice = reply.notice
+        return again
 
     async def note_message(self, prospect: Prospect, message_id: int) -> None:
         """The Telegram id of the question message just sent, so a typed answer can

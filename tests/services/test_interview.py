@@ -92,6 +92,25 @@ async def test_duplicate_update_ids_are_applied_once(
     assert iv.state == "role"
 
 
+async def test_reply_lost_in_a_crash_is_sent_again_after_restart_bug(
+    service: InterviewService, database: Database, make_services: MakeServices
+) -> None:
+    # Bug: a process killed between an answer's commit and its reply left the prospect
+    # with no next question: the redelivered update was a silent duplicate. A process
+    # that has said nothing to this prospect now shows the current question again.
+    p = prospect()
+    await service.start(p, update_id=10)
+    await service.text(p, FOUNDER[0], update_id=11)
+    restarted, _ = make_services(database)
+    again = await restarted.text(p, FOUNDER[0], update_id=11)
+    assert not again.duplicate
+    assert [m.question_id for m in again.messages] == ["role"]
+    # Applied once all the same; and within one process a redelivery stays silent.
+    [iv] = await interviews(database)
+    assert len(await answers(database, iv.id)) == 1
+    assert (await restarted.text(p, FOUNDER[0], update_id=11)).messages == []
+
+
 async def test_second_start_resumes_and_never_makes_a_second_lead(
     service: InterviewService, database: Database
 ) -> None:

@@ -129,6 +129,12 @@ async def test_sigkill_at_a_chosen_point_loses_nothing_and_doubles_nothing(
     replies_to_budget = [
         m for m in alice.messages if m.from_bot and (m.text or "").startswith("2/")
     ]
+    if point == "answer_committed_reply_not_sent":
+        # The reply lost in the crash is sent by the new process (the redelivered update
+        # is a duplicate, but that process has not answered this prospect yet).
+        assert len(replies_to_budget) == 1
     if point == "replied_not_confirmed":
-        assert len(replies_to_budget) == 1  # the redelivered update is not answered again
+        # The new process cannot know the reply went out: the question may come twice,
+        # never more, and the answer is recorded once (above).
+        assert 1 <= len(replies_to_budget) <= 2
     assert not fake.problems, [str(p) for p in fake.problems]
