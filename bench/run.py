@@ -946,6 +946,9 @@ def render(data: dict[str, Any]) -> str:
         lines += ["", "## Anomalies", "", *notes]
     lines += ["", "## Where the time goes", ""]
     lines += profile_lines(main_run.get("profile") if main_run else None)
+    analysis = Path(__file__).with_name("ANALYSIS.md")
+    if analysis.exists():  # the engineers' reading of these figures, kept by hand
+        lines += ["", analysis.read_text().strip()]
     lines += ["", *METHOD]
     return "\n".join(lines) + "\n"
 
@@ -1017,6 +1020,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-scaleout", action="store_true")
     p.add_argument("--out", type=Path, default=BENCH / "RESULTS.md")
     p.add_argument("--keep", action="store_true", help="keep the temp dir (logs, databases)")
+    p.add_argument(
+        "--render",
+        action="store_true",
+        help="only rewrite RESULTS.md (or --out) from results.json and bench/ANALYSIS.md",
+    )
     return p.parse_args(argv)
 
 
@@ -1025,6 +1033,11 @@ LIMITS = {"none": None, "telegram": {"telegram_scale": 1.0}}
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.render:
+        store = args.out.with_name("results.json")
+        args.out.write_text(render(json.loads(store.read_text())))
+        print(f"wrote {args.out} from {store}")
+        return 0
     started = time.monotonic()
     load_before = Path("/proc/loadavg").read_text().split()[:3]
     info = machine_info()

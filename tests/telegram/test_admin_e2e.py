@@ -111,3 +111,40 @@ async def test_threshold_default_and_link_commands(tg: TgEnv) -> None:
     assert "anum" in (await boss.next_message()).text
     boss.command("threshold", "hot lots")
     assert "Usage" in (await boss.next_message()).text
+
+
+HOSTILE = {
+    "an alias bomb": (
+        b'a: &a ["x","x","x","x","x","x","x","x","x"]\n'
+        + b"".join(
+            f"{c}: &{c} [{','.join(['*' + p] * 9)}]\n".encode()
+            for p, c in zip("abcdefgh", "bcdefghi", strict=True)
+        )
+    ),
+    "deep nesting": b"id: x\nq: " + b"[" * 500 + b"]" * 500 + b"\n",
+    "binary data": bytes(range(256)) * 8,
+    "a template reaching for internals": BANT.replace(
+        "A few short questions, so we can suggest the right setup.",
+        "{{ lead.__class__.__mro__ }}",
+        1,
+    ).encode(),
+}
+
+
+async def test_hostile_flow_files_are_refused_and_the_live_flow_stays(tg: TgEnv) -> None:
+    await tg.start()
+    boss = tg.fake.user("Boss", id=ADMIN_ID)
+    for name, data in HOSTILE.items():
+        boss.send_document(data, "flow.yaml")
+        refused = await boss.next_message(timeout=10)
+        assert "flow.yaml is refused" in refused.text, (name, refused.text)
+        assert "live flow is unchanged" in refused.text, (name, refused.text)
+    big = b"# padding\n" * 120_000  # over 1 MB: not even downloaded
+    boss.send_document(big, "flow.yaml")
+    too_big = await boss.next_message(timeout=10)
+    assert "too big" in too_big.text
+    # The live flow is the built-in one: a prospect still gets its welcome.
+    alice = tg.user("Alice")
+    alice.start()
+    hello = await alice.next_message()
+    assert "A few short questions" in hello.text

@@ -142,7 +142,7 @@ def _create_admin(deps: Deps) -> Router:
         try:
             text = buffer.getvalue().decode("utf-8")
         except UnicodeDecodeError:
-            await say(bot, message.chat.id, t(lang, "admin_not_a_flow"))
+            await say(bot, message.chat.id, t(lang, "admin_not_text", file=name))
             return
         await receive_flow(bot, message, text, name)
 
