@@ -957,12 +957,13 @@ METHOD = [
     "## How it is measured",
     "",
     "- Same limits for both: by default the fake limits nothing and the bare bot paces "
-    "nothing, so ours runs with SENDS_PER_SECOND=0 (no overall 30/s budget; each private "
-    "chat still paced at 3 per 3 s, the sales group at 20 a minute). With the overall "
-    "budget on (the default in production) ours is capped near 30 updates/s, one sent "
-    "question per update. `--limits telegram` makes the fake enforce Telegram's limits "
-    "with 429s on both (ours then keeps its default 30/s); aiogram alone does not retry "
-    "a 429, so the bare bot loses messages there.",
+    "nothing, so ours runs with SENDS_PER_SECOND=0 (private chats not paced before "
+    "sending; the sales group still at 20 a minute). With its production defaults (30 a "
+    "second in all, 3 per 3 s per chat) ours is capped near 30 updates/s, and each of "
+    "these prospects, who answer the instant a question arrives, near 1 update/s. "
+    "`--limits telegram` makes the fake enforce Telegram's limits with 429s on both (ours "
+    "then keeps its defaults); aiogram alone does not retry a 429, so the bare bot loses "
+    "messages there.",
     "- Fake Telegram: tests/fakebot's server in its own process (bench/fake_api.py, on "
     "uvloop); webhook deliveries up to 40 at once; the prospects live in that process and "
     "answer each question the moment the bot's sendMessage arrives (no think time), so each "

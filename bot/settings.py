@@ -42,8 +42,9 @@ class Settings(BaseSettings):
     # CRM labels for stages, e.g. "MQL=had contact,SAL=hold,SQL=audit" (DOMAIN.md's example).
     stage_labels: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
     log_level: str = "INFO"
-    # Messages a second to all chats together (Telegram asks bots to stay near 30);
-    # 0: no proactive limit, Telegram's 429s (waited out and retried) regulate alone.
+    # Messages a second to all chats together (Telegram asks bots to stay near 30; each
+    # private chat is also kept to 3 in 3 s). 0: private chats are not paced before
+    # sending, Telegram's 429s (waited out and retried) regulate; groups stay paced.
     sends_per_second: int = Field(default=30, ge=0)
 
     @field_validator("admin_ids", mode="before")

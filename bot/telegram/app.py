@@ -215,7 +215,10 @@ def build_app(
         shared_rate = SharedRate(db, wall=wall)
     if limits is None:
         per_second = settings.sends_per_second
-        limits = Limits(overall=(per_second, 1.0) if per_second > 0 else None)
+        if per_second > 0:
+            limits = Limits(overall=(per_second, 1.0))
+        else:  # Telegram's 429s regulate private chats; the sales group stays paced
+            limits = Limits(overall=None, chat=None)
     pacer = Pacer(limits, clock=monotonic, sleep=sleep, shared=shared_rate)
     bot = create_bot(settings, session, retry=retry, pacer=pacer)
     worker = OutboxWorker(

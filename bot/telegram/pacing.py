@@ -65,7 +65,7 @@ class Limits:
     overall: tuple[int, float] | None = (30, 1.0)
     # A private chat: about one a second, with room for a reply that edits the answered
     # question and asks the next one.
-    chat: tuple[int, float] = (3, 3.0)
+    chat: tuple[int, float] | None = (3, 3.0)
     # A group: evenly spaced (one every 3 s), so never more than 20 in any minute.
     group_per_minute: float = 20.0
 
@@ -168,7 +168,7 @@ class Pacer:
             if _is_group(chat_id):
                 bucket = TokenBucket(limits.group_per_minute / 60.0, 1.0, now)
             else:
-                bucket = SlidingWindow(*limits.chat)
+                bucket = SlidingWindow(*(limits.chat or (1, 0.0)))
             self._chats[chat_id] = bucket
         return bucket
 
@@ -227,7 +227,9 @@ class Pacer:
         waited = 0.0
         while True:
             now = self.clock()
-            chat = None if chat_id is None else self._bucket(chat_id, now)
+            chat = None
+            if chat_id is not None and (self.limits.chat is not None or _is_group(chat_id)):
+                chat = self._bucket(chat_id, now)
             wait = self._overall.wait_time(now) if self._overall is not None else 0.0
             if chat is not None:
                 wait = max(wait, chat.wait_time(now))

@@ -187,6 +187,18 @@ async def test_pacer_overall_limit_across_chats() -> None:
     assert t.now - 1000.0 == pytest.approx(2.0)  # 10 at 0 s, 10 at 1 s, 10 at 2 s
 
 
+async def test_pacer_without_private_limits_paces_only_groups() -> None:
+    # SENDS_PER_SECOND=0: private chats go at once (429s regulate); a group keeps its pace.
+    t = FakeTime()
+    pacer = Pacer(Limits(overall=None, chat=None), clock=t, sleep=t.sleep)
+    for _ in range(10):
+        await pacer.acquire(7)
+    assert t.now == pytest.approx(1000.0)
+    for _ in range(3):
+        await pacer.acquire(-100)
+    assert t.now - 1000.0 == pytest.approx(6.0)  # one group message every 3 s
+
+
 async def test_pacer_without_overall_limit_paces_only_each_chat() -> None:
     # SENDS_PER_SECOND=0: 30 chats at once all go now; one chat still keeps its rate.
     t = FakeTime()
