@@ -56,24 +56,10 @@ def _check(path: str, *, show: bool) -> int:
 
 
 async def _admin(args: argparse.Namespace) -> int:
-    from bot.cli_common import migrate, open_database
-    from bot.services.admin import AdminError, AdminService
+    from bot.cli_common import run_admin
     from bot.services.card_template import CardTemplateError
 
-    db = open_database()
-    try:
-        await migrate(db)
-        admin = AdminService(db)
-        try:
-            return await _run(admin, args)
-        except AdminError as exc:
-            print(f"qualibot: {exc}", file=sys.stderr)
-            return 1
-        except CardTemplateError as exc:
-            print(exc, file=sys.stderr)
-            return 1
-    finally:
-        await db.dispose()
+    return await run_admin(lambda admin: _run(admin, args), CardTemplateError)
 
 
 async def _run(admin: AdminService, args: argparse.Namespace) -> int:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
+import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from bot.services.admin import AdminService
     from storage.database import Database
 
 
@@ -19,6 +22,29 @@ def open_database(url: str | None = None) -> Database:
 
         url = load_settings().database()
     return Database(url)
+
+
+async def run_admin(
+    run: Callable[[AdminService], Awaitable[int]], *refusals: type[Exception]
+) -> int:
+    """`run` with an AdminService on the migrated database. An AdminError, or one of
+    `refusals` (a bad file), is printed to stderr, one problem a line, and exits 1."""
+    from bot.services.admin import AdminError, AdminService
+
+    db = open_database()
+    try:
+        await migrate(db)
+        try:
+            return await run(AdminService(db))
+        except AdminError as exc:
+            print(f"qualibot: {exc}", file=sys.stderr)
+            return 1
+        except refusals as exc:
+            for problem in getattr(exc, "problems", None) or [exc]:
+                print(problem, file=sys.stderr)
+            return 1
+    finally:
+        await db.dispose()
 
 
 async def migrate(db: Database) -> None:

@@ -70,25 +70,10 @@ async def _live_source(flow_id: str) -> str | None:
 
 
 async def _admin(args: argparse.Namespace) -> int:
-    from bot.cli_common import migrate, open_database
-    from bot.services.admin import AdminError, AdminService
+    from bot.cli_common import run_admin
     from flows.schema import FlowError
 
-    db = open_database()
-    try:
-        await migrate(db)
-        admin = AdminService(db)
-        try:
-            return await _run(admin, args)
-        except AdminError as exc:
-            print(f"qualibot: {exc}", file=sys.stderr)
-            return 1
-        except FlowError as exc:
-            for problem in getattr(exc, "problems", None) or [exc]:
-                print(problem, file=sys.stderr)
-            return 1
-    finally:
-        await db.dispose()
+    return await run_admin(lambda admin: _run(admin, args), FlowError)
 
 
 async def _run(admin: AdminService, args: argparse.Namespace) -> int:
